@@ -1,0 +1,74 @@
+package corpus
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+)
+
+// TrainRun is one training launch on a remote GPU box: what was pushed where, the host key pinned at
+// push, and what the client last learnt of the remote job. It is saved before each remote step, so a
+// killed client can always ask for status.
+type TrainRun struct {
+	ID                 string         `bson:"_id" json:"id"`
+	Host               string         `bson:"host" json:"host"`
+	Port               int            `bson:"port" json:"port"`
+	User               string         `bson:"user" json:"user"`
+	Jump               string         `bson:"jump,omitempty" json:"jump,omitempty"`
+	RemoteDir          string         `bson:"remote_dir" json:"remote_dir"`
+	Bundle             string         `bson:"bundle" json:"bundle"`
+	BundleHash         string         `bson:"bundle_hash" json:"bundle_hash"`
+	HostKey            string         `bson:"host_key,omitempty" json:"host_key,omitempty"` // authorized_keys line pinned at push
+	HostKeyFingerprint string         `bson:"host_key_fingerprint,omitempty" json:"host_key_fingerprint,omitempty"`
+	Phase              string         `bson:"phase" json:"phase"`
+	PID                int            `bson:"pid,omitempty" json:"pid,omitempty"`
+	StartTime          string         `bson:"start_time,omitempty" json:"start_time,omitempty"`
+	BootID             string         `bson:"boot_id,omitempty" json:"boot_id,omitempty"`
+	Status             string         `bson:"status,omitempty" json:"status,omitempty"`
+	ExitCode           *int           `bson:"exit_code,omitempty" json:"exit_code,omitempty"`
+	Report             map[string]any `bson:"report,omitempty" json:"report,omitempty"`
+	CreatedAt          time.Time      `bson:"created_at" json:"created_at"`
+	UpdatedAt          time.Time      `bson:"updated_at" json:"updated_at"`
+
+	Extra map[string]any `bson:",inline" json:"extra,omitempty"`
+}
+
+// SaveTrainRun writes r whole (insert or replace by ID).
+func (s *Store) SaveTrainRun(ctx context.Context, r *TrainRun) error {
+	_, err := s.C(TrainRuns).ReplaceOne(ctx, bson.D{{Key: "_id", Value: r.ID}}, r, options.Replace().SetUpsert(true))
+	if err != nil {
+		return fmt.Errorf("save train run %s: %w", r.ID, err)
+	}
+	return nil
+}
+
+// TrainRun loads one train run; ErrNotFound when there is none with that ID.
+func (s *Store) TrainRun(ctx context.Context, id string) (*TrainRun, error) {
+	var r TrainRun
+	err := s.C(TrainRuns).FindOne(ctx, bson.D{{Key: "_id", Value: id}}).Decode(&r)
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		return nil, fmt.Errorf("train run %s: %w (see `correctly train list`)", id, ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("load train run %s: %w", id, err)
+	}
+	return &r, nil
+}
+
+// TrainRunList returns all train runs, newest first.
+func (s *Store) TrainRunList(ctx context.Context) ([]TrainRun, error) {
+	cur, err := s.C(TrainRuns).Find(ctx, bson.D{}, options.Find().SetSort(bson.D{{Key: "created_at", Value: -1}}))
+	if err != nil {
+		return nil, fmt.Errorf("list train runs: %w", err)
+	}
+	var out []TrainRun
+	if err := cur.All(ctx, &out); err != nil {
+		return nil, fmt.Errorf("list train runs: %w", err)
+	}
+	return out, nil
+}
