@@ -32,6 +32,9 @@ type TrainRun struct {
 	Status             string         `bson:"status,omitempty" json:"status,omitempty"`
 	ExitCode           *int           `bson:"exit_code,omitempty" json:"exit_code,omitempty"`
 	Report             map[string]any `bson:"report,omitempty" json:"report,omitempty"`
+	IdentityFiles      []string       `bson:"identity_files,omitempty" json:"identity_files,omitempty"` // key paths used at push, never keys
+	PulledTo           string         `bson:"pulled_to,omitempty" json:"pulled_to,omitempty"`
+	CheckedAt          time.Time      `bson:"checked_at,omitempty" json:"checked_at,omitempty"` // when Status was last read from the box
 	CreatedAt          time.Time      `bson:"created_at" json:"created_at"`
 	UpdatedAt          time.Time      `bson:"updated_at" json:"updated_at"`
 

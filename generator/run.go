@@ -1,0 +1,675 @@
+// Package generator is the run engine: it claims slots of a run, asks a backend (an LLM, or the offline
+// rule-based error injector) for each slot's fields, checks them with the schema's validators and the
+// corpus-wide dedup, and writes each outcome once. It is crash-safe and multi-worker by construction:
+// everything on the hot path is an insert guarded by a unique index.
+package generator
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"sort"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/rs/zerolog"
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"github.com/correctly/correctly/corpus"
+	"github.com/correctly/correctly/edits"
+	"github.com/correctly/correctly/prompts"
+)
+
+// Slot is one unit of work: slot Index of a run, with dimensions sampled from (seed, Index).
+type Slot struct {
+	Run   *corpus.Run
+	Index int
+	Dims  map[string]string
+	// Done holds the step answers stored for this slot by an earlier attempt; a backend reuses them
+	// instead of asking (and paying) again.
+	Done []corpus.Step
+}
+
+// Product is what a backend made of a slot.
+type Product struct {
+	Fields   map[string]any
+	Dims     map[string]string // extra dimensions the backend learnt (the rules backend's error types)
+	Steps    []corpus.Step
+	Reasons  []corpus.Reason // set when the answer could not be used (malformed)
+	Edits    []corpus.Edit   // exact edits, when the backend knows them; computed otherwise
+	Requests int
+}
+
+// Backend makes the fields of one slot. save stores each paid answer the moment it arrives.
+type Backend interface {
+	Produce(ctx context.Context, s *Slot, save func(corpus.Step) error) (*Product, error)
+	// Produces lists the fields the backend fills; validators reading other fields are skipped.
+	Produces() []string
+}
+
+// Stats are a run's counters, kept in memory and derived from the records on (re)start.
+type Stats struct {
+	RunID     string         `json:"run_id"`
+	Target    int            `json:"target"`
+	Accepted  int            `json:"accepted"`
+	Rejected  int            `json:"rejected"`
+	Failed    int            `json:"failed"`
+	Duplicate int            `json:"duplicate"`
+	InFlight  int            `json:"in_flight"`
+	Requests  int            `json:"requests"`
+	Usage     corpus.Usage   `json:"usage"`
+	Cost      float64        `json:"cost_usd"`
+	Reasons   map[string]int `json:"reasons"`
+	Elapsed   time.Duration  `json:"-"`
+	WallS     float64        `json:"wall_s"`
+	Status    string         `json:"status"`
+	Message   string         `json:"message,omitempty"`
+	Limit     int            `json:"concurrency"`
+}
+
+// Attempts returns how many slots have an outcome.
+func (s Stats) Attempts() int { return s.Accepted + s.Rejected + s.Failed + s.Duplicate }
+
+func (s *Stats) count(rec *corpus.Record) {
+	switch rec.Status {
+	case corpus.StatusAccepted:
+		s.Accepted++
+	case corpus.StatusRejected:
+		s.Rejected++
+	case corpus.StatusFailed:
+		s.Failed++
+	case corpus.StatusDuplicate:
+		s.Duplicate++
+	}
+	for _, r := range rec.Reasons {
+		s.Reasons[r.Code]++
+	}
+	s.Usage = s.Usage.Add(rec.Usage)
+	s.Cost += rec.Cost
+}
+
+// Runner executes runs. Exported fields are its dependencies and knobs.
+type Runner struct {
+	Store   *corpus.Store
+	Schema  *prompts.Schema
+	Backend Backend
+	Control *Control
+	Price   Price
+	Dedup   *Dedup // nil: no dedup
+	Log     zerolog.Logger
+	Now     func() time.Time
+	Host    string
+	PID     int
+	// LeaseTTL is how long a claim holds a slot without renewal; renewals happen every LeaseTTL/3.
+	LeaseTTL time.Duration
+	// Poll is how often a worker with nothing to do looks at what other workers did.
+	Poll time.Duration
+	// SlotRetries is how many times a slot is retried after its requests kept failing before it is
+	// recorded as failed.
+	SlotRetries int
+	// OnProgress, when set, is called after every finished slot.
+	OnProgress func(Stats)
+}
+
+// NewRunner returns a Runner with defaults for host, pid, clock and timings.
+func NewRunner(store *corpus.Store, schema *prompts.Schema, backend Backend, control *Control) *Runner {
+	host, _ := os.Hostname()
+	return &Runner{
+		Store: store, Schema: schema, Backend: backend, Control: control,
+		Log: zerolog.Nop(), Now: time.Now, Host: host, PID: os.Getpid(),
+		LeaseTTL: 10 * time.Minute, Poll: time.Second, SlotRetries: 3,
+	}
+}
+
+// ErrInterrupted is returned (wrapped) when the run stopped because its context ended.
+var ErrInterrupted = errors.New("interrupted")
+
+type pending struct{ slot, attempt int }
+
+// state is the run's shared, mutex-guarded bookkeeping.
+type state struct {
+	mu       sync.Mutex
+	stats    Stats
+	next     int       // next fresh slot to try
+	queue    []pending // slots to take over or retry
+	inflight map[int]int
+	failures map[int]int // transient failures per slot
+	stop     string      // run status to end with, once set no new slot is claimed
+	message  string
+	wake     chan struct{}
+}
+
+func (st *state) notify() {
+	close(st.wake)
+	st.wake = make(chan struct{})
+}
+
+// Run works on run until it has Target accepted records, runs out of attempts or budget, or ctx ends.
+// It returns the final counters; the run document's status is updated to match.
+func (r *Runner) Run(ctx context.Context, run *corpus.Run) (Stats, error) {
+	start := time.Now()
+	st, err := r.load(ctx, run)
+	if err != nil {
+		return Stats{}, err
+	}
+	r.setRunStatus(ctx, run, corpus.RunRunning, "")
+
+	work, cancel := context.WithCancel(ctx)
+	defer cancel()
+	renewDone := make(chan struct{})
+	go func() { defer close(renewDone); r.renewLeases(work, run, st) }()
+
+	var wg sync.WaitGroup
+	var fatal error
+	var fatalOnce sync.Once
+	for {
+		if err := r.Control.Acquire(work); err != nil {
+			break
+		}
+		p, ok, waitCh := r.nextSlot(work, run, st)
+		if !ok {
+			r.Control.Release()
+			if waitCh == nil {
+				break
+			}
+			select {
+			case <-waitCh:
+			case <-work.Done():
+			case <-time.After(r.Poll):
+			}
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer r.Control.Release()
+			if err := r.doSlot(work, run, st, p); err != nil {
+				var fe *FatalError
+				if errors.As(err, &fe) {
+					fatalOnce.Do(func() {
+						fatal = err
+						st.mu.Lock()
+						st.stop, st.message = corpus.RunFailed, err.Error()
+						st.mu.Unlock()
+						cancel()
+					})
+				} else if work.Err() == nil {
+					r.Log.Error().Err(err).Int("slot", p.slot).Msg("slot failed")
+				}
+			}
+			if tripped, fails, n := r.Control.Tripped(); tripped {
+				st.mu.Lock()
+				if st.stop == "" {
+					st.stop = corpus.RunPaused
+					st.message = fmt.Sprintf("paused: %d of the last %d requests failed; check the API (rate limits, outages), then `correctly generate --resume %s`", fails, n, run.ID)
+					cancel()
+				}
+				st.mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	cancel()
+	<-renewDone
+
+	st.mu.Lock()
+	stats := st.stats
+	stats.InFlight = 0
+	status, msg := st.stop, st.message
+	leftover := make([]int, 0, len(st.inflight))
+	for s := range st.inflight {
+		leftover = append(leftover, s)
+	}
+	st.mu.Unlock()
+	if len(leftover) > 0 {
+		r.releaseClaims(run, leftover)
+	}
+	interrupted := ctx.Err() != nil && status == ""
+	switch {
+	case interrupted:
+		status, msg = corpus.RunStopped, fmt.Sprintf("interrupted; resume with `correctly generate --resume %s`", run.ID)
+	case status == "" && stats.Accepted >= run.Target:
+		status = corpus.RunDone
+	case status == "":
+		status = corpus.RunExhausted
+		msg = fmt.Sprintf("stopped after %d attempts with %d of %d accepted; raise --max-attempts and resume", stats.Attempts(), stats.Accepted, run.Target)
+	}
+	stats.Status, stats.Message = status, msg
+	stats.Elapsed = time.Since(start)
+	stats.WallS = stats.Elapsed.Seconds()
+	stats.Limit = r.Control.Limit()
+	r.setRunStatus(context.WithoutCancel(ctx), run, status, msg)
+	if fatal != nil {
+		return stats, fatal
+	}
+	if interrupted {
+		return stats, fmt.Errorf("run %s: %w", run.ID, ErrInterrupted)
+	}
+	return stats, nil
+}
+
+// load derives the run's state from its records and claims: one query each.
+func (r *Runner) load(ctx context.Context, run *corpus.Run) (*state, error) {
+	st := &state{
+		stats:    Stats{RunID: run.ID, Target: run.Target, Reasons: map[string]int{}},
+		inflight: map[int]int{},
+		failures: map[int]int{},
+		wake:     make(chan struct{}),
+	}
+	recs, err := r.Store.RecordOutcomes(ctx, run.ID)
+	if err != nil {
+		return nil, err
+	}
+	done := make(map[int]bool, len(recs))
+	for i := range recs {
+		done[recs[i].Slot] = true
+		st.stats.count(&recs[i])
+	}
+	claims, err := r.Store.RunClaims(ctx, run.ID)
+	if err != nil {
+		return nil, err
+	}
+	top := map[int]corpus.Claim{}
+	for _, c := range claims {
+		if cur, ok := top[c.Slot]; !ok || c.Attempt > cur.Attempt {
+			top[c.Slot] = c
+		}
+		st.next = max(st.next, c.Slot+1)
+	}
+	now := r.Now()
+	slots := make([]int, 0, len(top))
+	for s := range top {
+		slots = append(slots, s)
+	}
+	sort.Ints(slots)
+	for _, s := range slots {
+		c := top[s]
+		if done[s] {
+			continue
+		}
+		if r.claimIsStale(c, now) {
+			st.queue = append(st.queue, pending{s, c.Attempt + 1})
+		}
+	}
+	return st, nil
+}
+
+// claimIsStale reports whether a claim can be taken over: its lease ran out, or its process on this
+// host is gone.
+func (r *Runner) claimIsStale(c corpus.Claim, now time.Time) bool {
+	if now.After(c.ExpiresAt) {
+		return true
+	}
+	if c.Host == r.Host {
+		if c.PID == r.PID {
+			return false
+		}
+		return !processAlive(c.PID)
+	}
+	return false
+}
+
+func processAlive(pid int) bool {
+	if pid <= 0 {
+		return false
+	}
+	err := syscall.Kill(pid, 0)
+	return err == nil || errors.Is(err, syscall.EPERM)
+}
+
+// nextSlot claims the next slot to work on. When there is none right now it returns ok=false and a
+// channel that fires when local work finishes (nil when the run is over).
+func (r *Runner) nextSlot(ctx context.Context, run *corpus.Run, st *state) (pending, bool, <-chan struct{}) {
+	for {
+		st.mu.Lock()
+		if st.stop != "" || ctx.Err() != nil {
+			st.mu.Unlock()
+			return pending{}, false, nil
+		}
+		if st.stats.Accepted >= run.Target {
+			st.mu.Unlock()
+			return pending{}, false, nil
+		}
+		var p pending
+		switch {
+		case len(st.queue) > 0:
+			p = st.queue[0]
+			st.queue = st.queue[1:]
+		case st.next < r.slotCap(run, st):
+			if r.overBudget(run, st) {
+				st.stop = corpus.RunBudgetExhausted
+				st.message = fmt.Sprintf("spent $%.4f of the $%.2f cap; resume with a higher --max-cost", st.stats.Cost, run.Settings.MaxCost)
+				st.mu.Unlock()
+				return pending{}, false, nil
+			}
+			p = pending{st.next, 0}
+			st.next++
+		default:
+			inflight := len(st.inflight)
+			wake := st.wake
+			st.mu.Unlock()
+			if inflight > 0 {
+				return pending{}, false, wake
+			}
+			// nothing local left: see what other workers did
+			more, err := r.refresh(ctx, run, st)
+			if err != nil {
+				r.Log.Warn().Err(err).Msg("refresh run state")
+			}
+			if !more {
+				return pending{}, false, nil
+			}
+			return pending{}, false, wake
+		}
+		st.inflight[p.slot] = p.attempt
+		st.stats.InFlight = len(st.inflight)
+		st.mu.Unlock()
+
+		won, err := r.claim(ctx, run, p)
+		if err == nil && won {
+			return p, true, nil
+		}
+		st.mu.Lock()
+		delete(st.inflight, p.slot)
+		st.stats.InFlight = len(st.inflight)
+		st.mu.Unlock()
+		if err != nil {
+			if ctx.Err() == nil {
+				r.Log.Warn().Err(err).Int("slot", p.slot).Msg("claim slot")
+			}
+			return pending{}, false, nil
+		}
+		// another worker holds it: try the next
+	}
+}
+
+// slotCap is how many slots the run may open: one per accepted record still wanted plus one for
+// every slot that ended without acceptance, within max attempts. Every opened slot ends accepted or
+// opens another, so a run never accepts more than its target.
+func (r *Runner) slotCap(run *corpus.Run, st *state) int {
+	c := run.Target + st.stats.Rejected + st.stats.Failed + st.stats.Duplicate
+	if run.MaxAttempts > 0 {
+		c = min(c, run.MaxAttempts)
+	}
+	return c
+}
+
+func (r *Runner) overBudget(run *corpus.Run, st *state) bool {
+	if run.Settings.MaxCost <= 0 {
+		return false
+	}
+	n := st.stats.Attempts()
+	avg := 0.0
+	if n > 0 {
+		avg = st.stats.Cost / float64(n)
+	}
+	return st.stats.Cost+avg*float64(len(st.inflight)+1) > run.Settings.MaxCost
+}
+
+// refresh re-reads outcomes written by other workers and stale claims; it reports whether the run may
+// still have work for this worker.
+func (r *Runner) refresh(ctx context.Context, run *corpus.Run, st *state) (bool, error) {
+	fresh, err := r.load(ctx, run)
+	if err != nil {
+		return true, err
+	}
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	local := st.stats
+	st.stats.Accepted, st.stats.Rejected = fresh.stats.Accepted, fresh.stats.Rejected
+	st.stats.Failed, st.stats.Duplicate = fresh.stats.Failed, fresh.stats.Duplicate
+	st.stats.Reasons = fresh.stats.Reasons
+	// cost and tokens stay this worker's own view plus what others spent
+	st.stats.Usage, st.stats.Cost = fresh.stats.Usage, fresh.stats.Cost
+	_ = local
+	st.next = max(st.next, fresh.next)
+	st.queue = append(st.queue, fresh.queue...)
+	if st.stats.Accepted >= run.Target {
+		return false, nil
+	}
+	if len(st.queue) > 0 || st.next < r.slotCap(run, st) {
+		return true, nil
+	}
+	// slots held by live workers elsewhere may still finish or go stale
+	claimed := fresh.next
+	finished := fresh.stats.Attempts()
+	return finished < claimed, nil
+}
+
+func (r *Runner) claim(ctx context.Context, run *corpus.Run, p pending) (bool, error) {
+	now := r.Now()
+	c := corpus.Claim{
+		ID: fmt.Sprintf("%s/%d/%d", run.ID, p.slot, p.attempt), RunID: run.ID, Slot: p.slot, Attempt: p.attempt,
+		Host: r.Host, PID: r.PID, ExpiresAt: now.Add(r.LeaseTTL), CreatedAt: now,
+	}
+	_, err := r.Store.C(corpus.Claims).InsertOne(ctx, c)
+	if corpus.IsDuplicate(err) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("claim slot %d: %w", p.slot, err)
+	}
+	return true, nil
+}
+
+// renewLeases extends the claims this worker holds, every LeaseTTL/3, with one update.
+func (r *Runner) renewLeases(ctx context.Context, run *corpus.Run, st *state) {
+	t := time.NewTicker(r.LeaseTTL / 3)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		st.mu.Lock()
+		slots := make([]int, 0, len(st.inflight))
+		for s := range st.inflight {
+			slots = append(slots, s)
+		}
+		st.mu.Unlock()
+		if len(slots) == 0 {
+			continue
+		}
+		_, err := r.Store.C(corpus.Claims).UpdateMany(ctx,
+			bson.D{{Key: "run_id", Value: run.ID}, {Key: "host", Value: r.Host}, {Key: "pid", Value: r.PID}, {Key: "slot", Value: bson.D{{Key: "$in", Value: slots}}}},
+			bson.D{{Key: "$set", Value: bson.D{{Key: "expires_at", Value: r.Now().Add(r.LeaseTTL)}}}})
+		if err != nil && ctx.Err() == nil {
+			r.Log.Warn().Err(err).Msg("renew leases")
+		}
+	}
+}
+
+// releaseClaims lets other workers (or a resume) take over the slots this worker leaves unfinished.
+func (r *Runner) releaseClaims(run *corpus.Run, slots []int) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_, err := r.Store.C(corpus.Claims).UpdateMany(ctx,
+		bson.D{{Key: "run_id", Value: run.ID}, {Key: "host", Value: r.Host}, {Key: "pid", Value: r.PID}, {Key: "slot", Value: bson.D{{Key: "$in", Value: slots}}}},
+		bson.D{{Key: "$set", Value: bson.D{{Key: "expires_at", Value: time.Unix(0, 0).UTC()}}}})
+	if err != nil {
+		r.Log.Warn().Err(err).Msg("release claims")
+	}
+}
+
+func (r *Runner) setRunStatus(ctx context.Context, run *corpus.Run, status, msg string) {
+	run.Status, run.Message, run.UpdatedAt = status, msg, r.Now().UTC()
+	_, err := r.Store.C(corpus.Runs).UpdateOne(ctx, bson.D{{Key: "_id", Value: run.ID}},
+		bson.D{{Key: "$set", Value: bson.D{{Key: "status", Value: status}, {Key: "message", Value: msg}, {Key: "updated_at", Value: run.UpdatedAt}}}})
+	if err != nil {
+		r.Log.Warn().Err(err).Msg("update run status")
+	}
+}
+
+// doSlot produces, checks and records one claimed slot.
+func (r *Runner) doSlot(ctx context.Context, run *corpus.Run, st *state, p pending) error {
+	finish := func(rec *corpus.Record, requests int) {
+		st.mu.Lock()
+		delete(st.inflight, p.slot)
+		st.stats.InFlight = len(st.inflight)
+		st.stats.Requests += requests
+		if rec != nil {
+			st.stats.count(rec)
+		}
+		snap := st.stats
+		snap.Reasons = copyCounts(st.stats.Reasons)
+		st.notify()
+		st.mu.Unlock()
+		if r.OnProgress != nil {
+			r.OnProgress(snap)
+		}
+	}
+	slot := &Slot{Run: run, Index: p.slot, Dims: r.Schema.Sample(run.Seed, p.slot)}
+	if p.attempt > 0 {
+		done, err := r.Store.SlotSteps(ctx, run.ID, p.slot)
+		if err != nil {
+			finish(nil, 0)
+			return err
+		}
+		slot.Done = done
+	}
+	save := func(s corpus.Step) error {
+		s.ID = fmt.Sprintf("%s/%d/%s/%d", run.ID, p.slot, s.Step, s.Try)
+		s.RunID, s.Slot = run.ID, p.slot
+		if s.CreatedAt.IsZero() {
+			s.CreatedAt = r.Now().UTC()
+		}
+		_, err := r.Store.C(corpus.Steps).InsertOne(context.WithoutCancel(ctx), s)
+		if corpus.IsDuplicate(err) {
+			return nil
+		}
+		return err
+	}
+	prod, err := r.Backend.Produce(ctx, slot, save)
+	requests := 0
+	if prod != nil {
+		requests = prod.Requests
+	}
+	if err != nil {
+		var te *TransientError
+		if errors.As(err, &te) && ctx.Err() == nil {
+			st.mu.Lock()
+			st.failures[p.slot]++
+			n := st.failures[p.slot]
+			st.mu.Unlock()
+			if n <= r.SlotRetries {
+				st.mu.Lock()
+				st.queue = append(st.queue, pending{p.slot, p.attempt + 1})
+				st.mu.Unlock()
+				finish(nil, requests)
+				return nil
+			}
+			rec := r.newRecord(run, slot, prod)
+			rec.Status = corpus.StatusFailed
+			rec.Reasons = []corpus.Reason{{Code: "api_error", Message: err.Error()}}
+			return r.write(ctx, rec, finish, requests)
+		}
+		finish(nil, requests)
+		return err
+	}
+	rec := r.newRecord(run, slot, prod)
+	r.check(rec, prod)
+	if rec.Status == corpus.StatusAccepted && r.Dedup != nil {
+		return r.Dedup.Admit(ctx, rec, func(rec *corpus.Record) error { return r.write(ctx, rec, finish, requests) })
+	}
+	return r.write(ctx, rec, finish, requests)
+}
+
+// write inserts the slot's outcome; the unique (run_id, slot) index makes the first finisher win.
+func (r *Runner) write(ctx context.Context, rec *corpus.Record, finish func(*corpus.Record, int), requests int) error {
+	_, err := r.Store.C(corpus.Records).InsertOne(context.WithoutCancel(ctx), rec)
+	if corpus.IsDuplicate(err) {
+		finish(nil, requests) // another worker finished this slot first
+		return nil
+	}
+	if err != nil {
+		finish(nil, requests)
+		return fmt.Errorf("write record %s: %w", rec.ID, err)
+	}
+	finish(rec, requests)
+	return nil
+}
+
+func (r *Runner) newRecord(run *corpus.Run, slot *Slot, prod *Product) *corpus.Record {
+	rec := &corpus.Record{
+		ID: RecordID(run.ID, slot.Index), RunID: run.ID, Slot: slot.Index,
+		Prompt: run.Prompt, PromptVersion: run.PromptVersion, Backend: run.Backend,
+		Dims: slot.Dims, Status: corpus.StatusAccepted, Fields: map[string]any{}, CreatedAt: r.Now().UTC(),
+	}
+	if prod == nil {
+		return rec
+	}
+	if prod.Fields != nil {
+		rec.Fields = prod.Fields
+	}
+	if len(prod.Dims) > 0 {
+		dims := make(map[string]string, len(slot.Dims)+len(prod.Dims))
+		for k, v := range slot.Dims {
+			dims[k] = v
+		}
+		for k, v := range prod.Dims {
+			dims[k] = v
+		}
+		rec.Dims = dims
+	}
+	rec.Steps = prod.Steps
+	for _, s := range prod.Steps {
+		rec.Usage = rec.Usage.Add(s.Usage)
+		rec.LatencyMS += s.LatencyMS
+	}
+	rec.Cost = r.Price.Cost(rec.Usage.PromptTokens, rec.Usage.CompletionTokens)
+	rec.Edits = prod.Edits
+	return rec
+}
+
+// check computes edits and runs the validators; a record with reasons is rejected.
+func (r *Runner) check(rec *corpus.Record, prod *Product) {
+	if len(prod.Reasons) > 0 {
+		rec.Status, rec.Reasons = corpus.StatusRejected, prod.Reasons
+		return
+	}
+	before, _ := rec.Fields["before"].(string)
+	after, _ := rec.Fields["after"].(string)
+	if rec.Edits == nil && before != "" && after != "" {
+		rec.Edits = ToCorpusEdits(edits.Extract(before, after))
+	}
+	reasons, flags := Validate(r.Schema, rec, r.Backend.Produces())
+	rec.Flags = flags
+	if len(reasons) > 0 {
+		rec.Status, rec.Reasons = corpus.StatusRejected, reasons
+	}
+}
+
+// RecordID names the record of one slot.
+func RecordID(runID string, slot int) string { return fmt.Sprintf("%s-%05d", runID, slot) }
+
+// ToCorpusEdits converts extracted edits to their stored form.
+func ToCorpusEdits(es []edits.Edit) []corpus.Edit {
+	out := make([]corpus.Edit, len(es))
+	for i, e := range es {
+		out[i] = corpus.Edit{OStart: e.OStart, OEnd: e.OEnd, CStart: e.CStart, CEnd: e.CEnd, O: e.O, C: e.C, Type: e.Type}
+	}
+	return out
+}
+
+// FromCorpusEdits converts stored edits back.
+func FromCorpusEdits(es []corpus.Edit) []edits.Edit {
+	out := make([]edits.Edit, len(es))
+	for i, e := range es {
+		out[i] = edits.Edit{OStart: e.OStart, OEnd: e.OEnd, CStart: e.CStart, CEnd: e.CEnd, O: e.O, C: e.C, Type: e.Type}
+	}
+	return out
+}
+
+func copyCounts(m map[string]int) map[string]int {
+	out := make(map[string]int, len(m))
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
+}
+
+var _ = options.Find
