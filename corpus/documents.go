@@ -16,6 +16,7 @@ type Prompt struct {
 	ID        string         `bson:"_id" json:"version"`
 	Name      string         `bson:"name" json:"name"`
 	Doc       map[string]any `bson:"doc" json:"doc"`
+	Canonical string         `bson:"canonical" json:"canonical"` // canonical YAML, what the version hashes
 	File      string         `bson:"file,omitempty" json:"file,omitempty"`
 	CreatedAt time.Time      `bson:"created_at" json:"created_at"`
 }

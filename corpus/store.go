@@ -134,11 +134,39 @@ func (s *Store) EnsureIndexes(ctx context.Context) error {
 		},
 	}
 	for coll, models := range idx {
-		if _, err := s.C(coll).Indexes().CreateMany(ctx, models); err != nil {
-			return fmt.Errorf("create indexes on %s: %w", coll, err)
+		// create only the missing ones, one at a time: FerretDB v1.24 panics when createIndexes
+		// names an existing index next to a new one
+		specs, err := s.C(coll).Indexes().ListSpecifications(ctx)
+		if err != nil {
+			return fmt.Errorf("list indexes of %s: %w", coll, err)
+		}
+		have := map[string]bool{}
+		for _, sp := range specs {
+			have[sp.Name] = true
+		}
+		for _, m := range models {
+			name := indexName(m.Keys.(bson.D))
+			if have[name] {
+				continue
+			}
+			if m.Options == nil {
+				m.Options = options.Index()
+			}
+			m.Options.SetName(name)
+			if _, err := s.C(coll).Indexes().CreateOne(ctx, m); err != nil {
+				return fmt.Errorf("create index %s on %s: %w", name, coll, err)
+			}
 		}
 	}
 	return nil
+}
+
+func indexName(keys bson.D) string {
+	parts := make([]string, 0, len(keys))
+	for _, k := range keys {
+		parts = append(parts, fmt.Sprintf("%s_%v", k.Key, k.Value))
+	}
+	return strings.Join(parts, "_")
 }
 
 // IsDuplicate reports whether err is a unique-index violation.

@@ -16,7 +16,6 @@ import (
 
 	"github.com/rs/zerolog"
 	"go.mongodb.org/mongo-driver/v2/bson"
-	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/correctly/correctly/corpus"
 	"github.com/correctly/correctly/edits"
@@ -73,7 +72,8 @@ type Stats struct {
 // Attempts returns how many slots have an outcome.
 func (s Stats) Attempts() int { return s.Accepted + s.Rejected + s.Failed + s.Duplicate }
 
-func (s *Stats) count(rec *corpus.Record) {
+// Add counts one record's outcome.
+func (s *Stats) Add(rec *corpus.Record) {
 	switch rec.Status {
 	case corpus.StatusAccepted:
 		s.Accepted++
@@ -266,7 +266,7 @@ func (r *Runner) load(ctx context.Context, run *corpus.Run) (*state, error) {
 	done := make(map[int]bool, len(recs))
 	for i := range recs {
 		done[recs[i].Slot] = true
-		st.stats.count(&recs[i])
+		st.stats.Add(&recs[i])
 	}
 	claims, err := r.Store.RunClaims(ctx, run.ID)
 	if err != nil {
@@ -512,7 +512,7 @@ func (r *Runner) doSlot(ctx context.Context, run *corpus.Run, st *state, p pendi
 		st.stats.InFlight = len(st.inflight)
 		st.stats.Requests += requests
 		if rec != nil {
-			st.stats.count(rec)
+			st.stats.Add(rec)
 		}
 		snap := st.stats
 		snap.Reasons = copyCounts(st.stats.Reasons)
@@ -672,4 +672,3 @@ func copyCounts(m map[string]int) map[string]int {
 	return out
 }
 
-var _ = options.Find

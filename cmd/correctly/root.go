@@ -181,12 +181,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if err == nil {
 		return 0
 	}
-	if ctx.Err() != nil && errors.Is(err, context.Canceled) {
-		fmt.Fprintln(stderr, "correctly: interrupted")
-		return 130
-	}
-	var interrupted interface{ Interrupted() bool }
-	if errors.As(err, &interrupted) && interrupted.Interrupted() {
+	if ctx.Err() != nil { // a signal arrived: whatever the command made of it, it was interrupted
 		fmt.Fprintln(stderr, "correctly:", err)
 		return 130
 	}

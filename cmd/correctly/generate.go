@@ -1,0 +1,413 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/schollz/progressbar/v3"
+	"github.com/spf13/cobra"
+
+	"github.com/correctly/correctly/corpus"
+	"github.com/correctly/correctly/generator"
+	"github.com/correctly/correctly/prompts"
+)
+
+func init() { commandFactories = append(commandFactories, newGenerateCommand) }
+
+type generateOptions struct {
+	Prompt         string
+	N              int
+	Seed           int64
+	Concurrency    int
+	MaxConcurrency int
+	RPM, TPM       float64
+	MaxCost        float64
+	MaxAttempts    int
+	DryRun         bool
+	JSON           bool
+	Resume         string
+	Model          string
+	PriceIn        float64
+	PriceOut       float64
+	ParseRetries   int
+	Backend        string
+	Source         string
+	DedupThreshold float64
+	NoDedup        bool
+}
+
+func newGenerateCommand(a *app) *cobra.Command {
+	var o generateOptions
+	cmd := &cobra.Command{
+		Use:   "generate --prompt NAME[@VERSION] -n N | --resume RUN",
+		Short: "Generate N accepted records from a prompt schema",
+		Long: `Generate records until N are accepted. Each slot samples the schema's dimensions from (seed, slot),
+runs the steps against the LLM, checks the answer with the schema's validators and the corpus-wide
+dedup, and stores the outcome. Rejected slots are refilled until N are accepted or --max-attempts
+slots were tried.
+
+Nothing is lost or paid twice: every answer is stored the moment it arrives, and a run interrupted
+in any way (Ctrl-C, kill -9, a lost network) continues exactly where it stopped with --resume.
+Several processes may work on one run at once against a MongoDB server.
+
+The LLM is any OpenAI-compatible server: set OPENAI_API_KEY for OpenAI, or OPENAI_BASE_URL for vLLM,
+Ollama or llama.cpp. --backend rules needs neither: it injects labelled learner errors into clean
+text offline.
+
+Examples:
+  correctly generate --prompt correction_script -n 20 --dry-run
+  correctly generate --prompt correction_script -n 500 --rpm 500 --max-cost 2
+  correctly generate --resume 20261128-153000-ab12
+  correctly generate --backend rules -n 200`,
+		Args: wrapArgs(cobra.NoArgs),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runGenerate(cmd, a, &o)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.Prompt, "prompt", "correction_script", "prompt schema `NAME[@VERSION]` or a YAML file")
+	f.IntVarP(&o.N, "n", "n", 10, "number of accepted records to aim for")
+	f.Int64Var(&o.Seed, "seed", 0, "sampling seed (default: random, recorded on the run)")
+	f.IntVar(&o.Concurrency, "concurrency", 4, "slots worked on at once, at the start")
+	f.IntVar(&o.MaxConcurrency, "max-concurrency", 16, "upper bound for adaptive concurrency")
+	f.Float64Var(&o.RPM, "rpm", 0, "requests per minute limit (0 = none)")
+	f.Float64Var(&o.TPM, "tpm", 0, "tokens per minute limit (0 = none)")
+	f.Float64Var(&o.MaxCost, "max-cost", 0, "stop claiming slots before spending more than this many USD (0 = no cap)")
+	f.IntVar(&o.MaxAttempts, "max-attempts", 0, "most slots to try (default 3N)")
+	f.BoolVar(&o.DryRun, "dry-run", false, "make no request: show sampled prompts and estimate tokens and cost")
+	f.BoolVar(&o.JSON, "json", false, "print the summary as JSON")
+	f.StringVar(&o.Resume, "resume", "", "continue the run with this `ID`")
+	f.StringVar(&o.Model, "model", "", "model to use (default: the schema's params.model, or CORRECTLY_MODEL)")
+	f.Float64Var(&o.PriceIn, "price-in", -1, "USD per 1M prompt tokens (default: built-in price of the model)")
+	f.Float64Var(&o.PriceOut, "price-out", -1, "USD per 1M completion tokens (default: built-in price of the model)")
+	f.IntVar(&o.ParseRetries, "parse-retries", 2, "times a malformed answer is asked again before the slot is rejected")
+	f.StringVar(&o.Backend, "backend", "llm", "generation backend: llm or rules")
+	f.StringVar(&o.Source, "source", "", "rules backend input: a FILE of clean text (one per line), `corpus`, or empty for the bundled texts")
+	f.Float64Var(&o.DedupThreshold, "dedup-threshold", 0, "cosine distance under which a record is a near-duplicate (default: the schema's, else the embedder's calibrated one)")
+	f.BoolVar(&o.NoDedup, "no-dedup", false, "skip near-duplicate checks (exact duplicates are still caught)")
+	return cmd
+}
+
+func newRunID(now time.Time) string {
+	b := make([]byte, 2)
+	_, _ = rand.Read(b)
+	return now.UTC().Format("20060102-150405") + "-" + hex.EncodeToString(b)
+}
+
+func runGenerate(cmd *cobra.Command, a *app, o *generateOptions) error {
+	ctx := cmd.Context()
+	c, err := a.config()
+	if err != nil {
+		return err
+	}
+	if o.Backend != "llm" && o.Backend != "rules" {
+		return usagef("--backend %q: use llm or rules", o.Backend)
+	}
+	if o.Resume == "" && o.N < 1 {
+		return usagef("-n must be at least 1")
+	}
+	st, err := a.store(ctx)
+	if err != nil {
+		return err
+	}
+	var run *corpus.Run
+	var schema *prompts.Schema
+	if o.Resume != "" {
+		if run, err = st.GetRun(ctx, o.Resume); err != nil {
+			return err
+		}
+		p, err := st.PromptByVersion(ctx, run.PromptVersion)
+		if err != nil {
+			return err
+		}
+		if schema, err = schemaOf(p); err != nil {
+			return err
+		}
+		applyResumeOverrides(cmd, o, run)
+		if err := st.UpdateRunSettings(ctx, run); err != nil {
+			return err
+		}
+	} else {
+		if schema, err = resolveSchema(ctx, st, o.Prompt); err != nil {
+			return err
+		}
+		run = newRun(cmd, o, schema, c)
+	}
+	model := run.Model
+	price := generator.Price{In: run.Settings.PriceIn, Out: run.Settings.PriceOut}
+
+	if o.DryRun {
+		return dryRun(ctx, a, schema, run, price, o.JSON)
+	}
+
+	var backend generator.Backend
+	ctl := generator.NewControl(run.Settings.Concurrency, run.Settings.MaxConcurrency, run.Settings.RPM, run.Settings.TPM)
+	switch run.Backend {
+	case "rules":
+		rb, err := a.rulesBackend(ctx, run)
+		if err != nil {
+			return err
+		}
+		backend = rb
+	default:
+		if c.APIKey == "" && c.BaseURL == "" {
+			return errors.New("no LLM configured: set OPENAI_API_KEY for OpenAI, or OPENAI_BASE_URL for a local server (vLLM, Ollama, llama.cpp); try --dry-run to see the prompts, or --backend rules to generate offline")
+		}
+		llm := generator.NewLLM(generator.LLMConfig{BaseURL: c.BaseURL, APIKey: c.APIKey}, ctl, a.Log)
+		ex, err := a.examplesFunc(ctx, schema)
+		if err != nil {
+			return err
+		}
+		backend = &generator.LLMBackend{LLM: llm, Schema: schema, Model: model, ParseRetries: run.Settings.ParseRetries, Examples: ex}
+	}
+	if o.Resume == "" {
+		if err := st.CreateRun(ctx, run); err != nil {
+			return err
+		}
+	}
+	fmt.Fprintf(a.ErrOut, "run %s: %s@%s, aiming at %d accepted (seed %d, backend %s)\n", run.ID, run.Prompt, short(run.PromptVersion), run.Target, run.Seed, run.Backend)
+
+	r := generator.NewRunner(st, schema, backend, ctl)
+	r.Log = a.Log
+	r.Price = price
+	if !o.NoDedup {
+		if r.Dedup, err = a.dedup(ctx, schema, run); err != nil {
+			return err
+		}
+	}
+	stop := a.progress(run, r)
+	stats, runErr := r.Run(ctx, run)
+	stop()
+	if err := printSummary(a, o.JSON, stats, run); err != nil {
+		return err
+	}
+	if runErr != nil {
+		return runErr
+	}
+	switch stats.Status {
+	case corpus.RunDone:
+		return nil
+	case corpus.RunBudgetExhausted, corpus.RunPaused, corpus.RunExhausted:
+		return errors.New(stats.Message)
+	}
+	return nil
+}
+
+// applyResumeOverrides lets a resume raise caps or change pacing; everything else stays as started.
+func applyResumeOverrides(cmd *cobra.Command, o *generateOptions, run *corpus.Run) {
+	f := cmd.Flags()
+	if f.Changed("max-cost") {
+		run.Settings.MaxCost = o.MaxCost
+	}
+	if f.Changed("max-attempts") {
+		run.MaxAttempts = o.MaxAttempts
+	}
+	if f.Changed("concurrency") {
+		run.Settings.Concurrency = o.Concurrency
+	}
+	if f.Changed("max-concurrency") {
+		run.Settings.MaxConcurrency = o.MaxConcurrency
+	}
+	if f.Changed("rpm") {
+		run.Settings.RPM = o.RPM
+	}
+	if f.Changed("tpm") {
+		run.Settings.TPM = o.TPM
+	}
+	if f.Changed("price-in") {
+		run.Settings.PriceIn = o.PriceIn
+	}
+	if f.Changed("price-out") {
+		run.Settings.PriceOut = o.PriceOut
+	}
+}
+
+func newRun(cmd *cobra.Command, o *generateOptions, s *prompts.Schema, c *config) *corpus.Run {
+	now := time.Now().UTC()
+	seed := o.Seed
+	if !cmd.Flags().Changed("seed") {
+		seed = time.Now().UnixNano() % (1 << 31)
+	}
+	model := o.Model
+	if model == "" {
+		model = modelOverride(c)
+	}
+	if model == "" {
+		model = s.Params.Model
+	}
+	if model == "" {
+		model = c.Model
+	}
+	if o.Backend == "rules" {
+		model = ""
+	}
+	price, _ := generator.PriceOf(model)
+	if o.PriceIn >= 0 {
+		price.In = o.PriceIn
+	}
+	if o.PriceOut >= 0 {
+		price.Out = o.PriceOut
+	}
+	maxAttempts := o.MaxAttempts
+	if maxAttempts <= 0 {
+		maxAttempts = 3 * o.N
+	}
+	return &corpus.Run{
+		ID: newRunID(now), Prompt: s.Name, PromptVersion: s.Version(), Backend: o.Backend,
+		Target: o.N, Seed: seed, MaxAttempts: maxAttempts, Model: model, Status: corpus.RunRunning,
+		CreatedAt: now, UpdatedAt: now,
+		Settings: corpus.Settings{
+			Concurrency: o.Concurrency, MaxConcurrency: max(o.MaxConcurrency, o.Concurrency), RPM: o.RPM, TPM: o.TPM,
+			MaxCost: o.MaxCost, PriceIn: price.In, PriceOut: price.Out, ParseRetries: o.ParseRetries,
+			Source: o.Source, DedupThreshold: o.DedupThreshold, Embedder: c.Embedder,
+		},
+	}
+}
+
+type dryRunView struct {
+	Prompt           string         `json:"prompt"`
+	Version          string         `json:"version"`
+	Model            string         `json:"model"`
+	N                int            `json:"n"`
+	Seed             int64          `json:"seed"`
+	Slots            []renderedSlot `json:"sample"`
+	PromptTokens     int            `json:"est_prompt_tokens"`
+	CompletionTokens int            `json:"est_completion_tokens"`
+	Cost             float64        `json:"est_cost_usd"`
+	PriceKnown       bool           `json:"price_known"`
+}
+
+// dryRun shows what a run would ask and estimates its size for N accepted records, assuming one in
+// five slots is refilled.
+func dryRun(ctx context.Context, a *app, s *prompts.Schema, run *corpus.Run, price generator.Price, asJSON bool) error {
+	ex, err := a.examplesFunc(ctx, s)
+	if err != nil {
+		return err
+	}
+	slots, err := renderSlots(ctx, s, run.Seed, min(run.Target, 3), run.Model, ex)
+	if err != nil {
+		return err
+	}
+	// estimate over a larger sample of slots than the ones shown
+	sample, err := renderSlots(ctx, s, run.Seed, min(run.Target, 50), run.Model, nil)
+	if err != nil {
+		return err
+	}
+	promptTok, complTok := 0, 0
+	for _, rs := range sample {
+		prevCompletion := 0
+		for i, st := range rs.Steps {
+			p := s.StepParams(&s.Steps[i])
+			completion := max(p.MaxTokens/3, 150)
+			promptTok += generator.EstimateTokens(st.System) + generator.EstimateTokens(st.User) + prevCompletion
+			complTok += completion
+			prevCompletion = completion
+		}
+	}
+	scale := float64(run.Target) * 1.25 / float64(len(sample))
+	v := dryRunView{
+		Prompt: s.Name, Version: s.Version(), Model: run.Model, N: run.Target, Seed: run.Seed, Slots: slots,
+		PromptTokens: int(float64(promptTok) * scale), CompletionTokens: int(float64(complTok) * scale),
+	}
+	_, v.PriceKnown = generator.PriceOf(run.Model)
+	v.PriceKnown = v.PriceKnown || price.In > 0 || price.Out > 0
+	v.Cost = price.Cost(v.PromptTokens, v.CompletionTokens)
+	if asJSON {
+		return a.printJSON(v)
+	}
+	fmt.Fprintf(a.Out, "# dry run: %s@%s, model %s, seed %d: no request is made\n\n", s.Name, short(s.Version()), run.Model, run.Seed)
+	printRendered(a, slots)
+	fmt.Fprintf(a.Out, "estimate for %d accepted records (about %d slots): %d prompt + %d completion tokens", run.Target, int(float64(run.Target)*1.25), v.PromptTokens, v.CompletionTokens)
+	if v.PriceKnown {
+		fmt.Fprintf(a.Out, ", about $%.4f\n", v.Cost)
+	} else {
+		fmt.Fprintf(a.Out, "; no built-in price for %q: pass --price-in and --price-out for a cost\n", run.Model)
+	}
+	return nil
+}
+
+// progress shows a bar on a terminal and periodic log lines otherwise; the returned func stops it.
+func (a *app) progress(run *corpus.Run, r *generator.Runner) func() {
+	var mu sync.Mutex
+	var last generator.Stats
+	start := time.Now()
+	line := func(s generator.Stats) string {
+		el := time.Since(start).Seconds()
+		return fmt.Sprintf("rejected %d  failed %d  dup %d  %.1f req/s  %d tok  $%.4f  c=%d",
+			s.Rejected, s.Failed, s.Duplicate, float64(s.Requests)/max(el, 0.001), s.Usage.PromptTokens+s.Usage.CompletionTokens, s.Cost, r.Control.Limit())
+	}
+	if isTerminal(a.ErrOut) {
+		bar := progressbar.NewOptions(run.Target,
+			progressbar.OptionSetWriter(a.ErrOut), progressbar.OptionSetDescription("accepted"),
+			progressbar.OptionShowCount(), progressbar.OptionSetWidth(24), progressbar.OptionThrottle(100*time.Millisecond),
+			progressbar.OptionClearOnFinish())
+		r.OnProgress = func(s generator.Stats) {
+			mu.Lock()
+			defer mu.Unlock()
+			bar.Describe("accepted  " + line(s))
+			_ = bar.Set(min(s.Accepted, run.Target))
+		}
+		return func() { _ = bar.Finish(); fmt.Fprintln(a.ErrOut) }
+	}
+	r.OnProgress = func(s generator.Stats) { mu.Lock(); last = s; mu.Unlock() }
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		t := time.NewTicker(10 * time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				mu.Lock()
+				s := last
+				mu.Unlock()
+				a.Log.Info().Str("run", run.ID).Int("accepted", s.Accepted).Int("target", run.Target).Msg(line(s))
+			}
+		}
+	}()
+	return func() { close(done); wg.Wait() }
+}
+
+func printSummary(a *app, asJSON bool, s generator.Stats, run *corpus.Run) error {
+	if asJSON {
+		return a.printJSON(s)
+	}
+	writeSummary(a.Out, s, run)
+	return nil
+}
+
+func writeSummary(w io.Writer, s generator.Stats, run *corpus.Run) {
+	fmt.Fprintf(w, "run %s  %s  %.1fs\n", s.RunID, s.Status, s.WallS)
+	fmt.Fprintf(w, "accepted %d/%d  rejected %d  failed %d  duplicate %d\n", s.Accepted, s.Target, s.Rejected, s.Failed, s.Duplicate)
+	if len(s.Reasons) > 0 {
+		keys := make([]string, 0, len(s.Reasons))
+		for k := range s.Reasons {
+			keys = append(keys, k)
+		}
+		sort.Slice(keys, func(i, j int) bool {
+			return s.Reasons[keys[i]] > s.Reasons[keys[j]] || (s.Reasons[keys[i]] == s.Reasons[keys[j]] && keys[i] < keys[j])
+		})
+		parts := make([]string, len(keys))
+		for i, k := range keys {
+			parts[i] = fmt.Sprintf("%s %d", k, s.Reasons[k])
+		}
+		fmt.Fprintf(w, "reject reasons: %s\n", strings.Join(parts, ", "))
+	}
+	fmt.Fprintf(w, "requests %d  tokens %d in / %d out  cost $%.4f\n", s.Requests, s.Usage.PromptTokens, s.Usage.CompletionTokens, s.Cost)
+	if s.Message != "" {
+		fmt.Fprintln(w, s.Message)
+	}
+	_ = run
+}

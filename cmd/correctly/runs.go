@@ -1,0 +1,153 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/correctly/correctly/corpus"
+	"github.com/correctly/correctly/generator"
+	"github.com/correctly/correctly/prompts"
+)
+
+func init() {
+	commandFactories = append(commandFactories, newRunsCommand, newInitCommand)
+}
+
+func newInitCommand(a *app) *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "init",
+		Short: "Create the store, its indexes and the built-in prompt schemas",
+		Long: `Create the data directory (embedded store and index) or connect to MONGODB_URI, create every
+index, and store the built-in prompt schemas (correction_script). Safe to run again.`,
+		Args: wrapArgs(cobra.NoArgs),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := a.config()
+			if err != nil {
+				return err
+			}
+			st, err := a.store(cmd.Context())
+			if err != nil {
+				return err
+			}
+			builtin, err := prompts.Builtin()
+			if err != nil {
+				return err
+			}
+			var added []promptView
+			for _, s := range builtin {
+				isNew, err := storePrompt(cmd.Context(), st, s)
+				if err != nil {
+					return err
+				}
+				added = append(added, promptView{Name: s.Name, Version: s.Version(), New: isNew})
+			}
+			where := c.DataDir
+			if !st.Embedded {
+				where = "MongoDB server (" + c.DB + ")"
+			} else if err := os.MkdirAll(filepath.Join(c.DataDir, "exports"), 0o755); err != nil {
+				return err
+			}
+			if asJSON {
+				return a.printJSON(map[string]any{"store": where, "embedded": st.Embedded, "prompts": added})
+			}
+			fmt.Fprintf(a.Out, "store: %s\n", where)
+			for _, p := range added {
+				state := "present"
+				if p.New {
+					state = "added"
+				}
+				fmt.Fprintf(a.Out, "prompt %s@%s %s\n", p.Name, short(p.Version), state)
+			}
+			fmt.Fprintln(a.ErrOut, "next: correctly prompts render correction_script -n 2, then correctly generate -n 20")
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	return cmd
+}
+
+func newRunsCommand(a *app) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "runs",
+		Short: "List runs and show their counters",
+	}
+	var asJSON bool
+	var limit int
+	list := &cobra.Command{
+		Use:   "list",
+		Short: "List runs, newest first",
+		Args:  wrapArgs(cobra.NoArgs),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			st, err := a.store(cmd.Context())
+			if err != nil {
+				return err
+			}
+			runs, err := st.RunList(cmd.Context(), limit)
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return a.printJSON(runs)
+			}
+			tw := tabwriter.NewWriter(a.Out, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "ID\tPROMPT\tBACKEND\tTARGET\tSTATUS\tCREATED")
+			for _, r := range runs {
+				fmt.Fprintf(tw, "%s\t%s@%s\t%s\t%d\t%s\t%s\n", r.ID, r.Prompt, r.PromptVersion[:8], r.Backend, r.Target, r.Status, r.CreatedAt.Local().Format("2006-01-02 15:04"))
+			}
+			return tw.Flush()
+		},
+	}
+	list.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	list.Flags().IntVar(&limit, "limit", 50, "most runs to list (0 = all)")
+
+	var showJSON bool
+	show := &cobra.Command{
+		Use:   "show RUN",
+		Short: "Show a run's settings and counters, derived from its records",
+		Args:  wrapArgs(cobra.ExactArgs(1)),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			st, err := a.store(cmd.Context())
+			if err != nil {
+				return err
+			}
+			run, err := st.GetRun(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			stats, err := runStats(cmd, st, run)
+			if err != nil {
+				return err
+			}
+			if showJSON {
+				return a.printJSON(map[string]any{"run": run, "stats": stats})
+			}
+			fmt.Fprintf(a.Out, "prompt %s@%s  backend %s  model %s  seed %d  max attempts %d\n", run.Prompt, short(run.PromptVersion), run.Backend, run.Model, run.Seed, run.MaxAttempts)
+			fmt.Fprintf(a.Out, "created %s  updated %s\n", run.CreatedAt.Local().Format(time.DateTime), run.UpdatedAt.Local().Format(time.DateTime))
+			writeSummary(a.Out, stats, run)
+			return nil
+		},
+	}
+	show.Flags().BoolVar(&showJSON, "json", false, "print JSON")
+	cmd.AddCommand(list, show)
+	return cmd
+}
+
+// runStats derives a run's counters from its records, in one query.
+func runStats(cmd *cobra.Command, st *corpus.Store, run *corpus.Run) (generator.Stats, error) {
+	recs, err := st.RecordOutcomes(cmd.Context(), run.ID)
+	if err != nil {
+		return generator.Stats{}, err
+	}
+	s := generator.Stats{RunID: run.ID, Target: run.Target, Reasons: map[string]int{}, Status: run.Status, Message: run.Message}
+	for i := range recs {
+		s.Add(&recs[i])
+	}
+	s.WallS = run.UpdatedAt.Sub(run.CreatedAt).Seconds()
+	return s, nil
+}
