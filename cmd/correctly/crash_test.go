@@ -1,0 +1,213 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+	"go.mongodb.org/mongo-driver/v2/bson"
+
+	"github.com/correctly/correctly/corpus"
+	"github.com/correctly/correctly/llmtest"
+)
+
+var (
+	buildOnce sync.Once
+	binPath   string
+	buildErr  error
+)
+
+// buildBinary builds the correctly binary once per test run.
+func buildBinary(tb testing.TB) string {
+	tb.Helper()
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "correctly-bin")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		binPath = filepath.Join(dir, "correctly")
+		out, err := exec.Command("go", "build", "-o", binPath, ".").CombinedOutput()
+		if err != nil {
+			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		tb.Fatal(buildErr)
+	}
+	return binPath
+}
+
+func cliEnv(dataDir, baseURL string, extra ...string) []string {
+	env := append(os.Environ(),
+		"CORRECTLY_DATA_DIR="+dataDir, "OPENAI_BASE_URL="+baseURL, "OPENAI_API_KEY=sk-test",
+		"XDG_CONFIG_HOME="+filepath.Join(dataDir, "config"), "MONGODB_URI=", "CHROMA_URL=")
+	return append(env, extra...)
+}
+
+func latestRun(tb testing.TB, bin string, env []string) string {
+	tb.Helper()
+	cmd := exec.Command(bin, "runs", "list", "--json")
+	cmd.Env = env
+	out, err := cmd.Output()
+	if err != nil {
+		tb.Fatalf("runs list: %v", err)
+	}
+	var runs []corpus.Run
+	if err := json.Unmarshal(out, &runs); err != nil || len(runs) == 0 {
+		tb.Fatalf("runs list: %v (%s)", err, out)
+	}
+	return runs[0].ID
+}
+
+// checkRun asserts a finished run has exactly n accepted records, one outcome per slot, and no step of
+// a slot answered twice.
+func checkRun(tb testing.TB, st *corpus.Store, runID string, n int) {
+	tb.Helper()
+	ctx := context.Background()
+	recs, err := st.RecordOutcomes(ctx, runID)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	accepted := 0
+	slots := map[int]bool{}
+	for _, r := range recs {
+		if slots[r.Slot] {
+			tb.Errorf("slot %d has two records", r.Slot)
+		}
+		slots[r.Slot] = true
+		if r.Status == corpus.StatusAccepted {
+			accepted++
+		}
+	}
+	if accepted != n {
+		tb.Errorf("accepted = %d, want exactly %d", accepted, n)
+	}
+	cur, err := st.C(corpus.Steps).Find(ctx, bson.D{{Key: "run_id", Value: runID}})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var steps []corpus.Step
+	if err := cur.All(ctx, &steps); err != nil {
+		tb.Fatal(err)
+	}
+	type key struct {
+		slot int
+		step string
+	}
+	answered := map[key]int{}
+	for _, s := range steps {
+		if s.ParseError == "" {
+			answered[key{s.Slot, s.Step}]++
+		}
+	}
+	for k, c := range answered {
+		if c > 1 {
+			tb.Errorf("slot %d step %s was answered %d times: a stored step was asked again", k.slot, k.step, c)
+		}
+	}
+}
+
+func TestKilledRunResumesExactly(t *testing.T) {
+	bin := buildBinary(t)
+	srv := llmtest.New()
+	defer srv.Close()
+	srv.Latency = 40 * time.Millisecond
+	data := t.TempDir()
+	env := cliEnv(data, srv.BaseURL())
+
+	gen := exec.Command(bin, "generate", "-n", "30", "--seed", "11", "--concurrency", "6", "--max-concurrency", "6")
+	gen.Env = env
+	var stderr bytes.Buffer
+	gen.Stderr = &stderr
+	if err := gen.Start(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for srv.Counts().Answered < 24 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if err := gen.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	_ = gen.Wait()
+	before := srv.Counts().Answered
+	if before >= 60 {
+		t.Fatalf("the run finished before it was killed (%d answers); stderr:\n%s", before, stderr.String())
+	}
+
+	runID := latestRun(t, bin, env)
+	res := exec.Command(bin, "generate", "--resume", runID, "--json")
+	res.Env = env
+	out, err := res.CombinedOutput()
+	if err != nil {
+		t.Fatalf("resume: %v\n%s", err, out)
+	}
+	st, err := corpus.Open(context.Background(), corpus.Options{DataDir: data, Log: zerolog.Nop()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	checkRun(t, st, runID, 30)
+	steps, _ := st.C(corpus.Steps).CountDocuments(context.Background(), bson.D{{Key: "run_id", Value: runID}})
+	// every answer the server gave was stored, except those in flight when the process died
+	if lost := int64(srv.Counts().Answered) - steps; lost > 6 {
+		t.Errorf("server answered %d requests but %d answers are stored: %d paid answers lost (at most the 6 in flight may be)", srv.Counts().Answered, steps, lost)
+	}
+}
+
+func TestTwoWorkersShareOneRun(t *testing.T) {
+	bin := buildBinary(t)
+	srv := llmtest.New()
+	defer srv.Close()
+	srv.Latency = 20 * time.Millisecond
+	// the test runs the store as a server on a TCP port, as `MONGODB_URI` users would
+	st, err := corpus.Open(context.Background(), corpus.Options{DataDir: t.TempDir(), DB: "workers", Log: zerolog.Nop()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	data := t.TempDir()
+	env := cliEnv(data, srv.BaseURL(), "MONGODB_URI="+st.URI, "CORRECTLY_DB=workers")
+
+	first := exec.Command(bin, "generate", "-n", "40", "--seed", "3", "--concurrency", "3", "--max-concurrency", "3")
+	first.Env = env
+	var out1 bytes.Buffer
+	first.Stdout, first.Stderr = &out1, &out1
+	if err := first.Start(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for srv.Counts().Answered < 4 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	runID := latestRun(t, bin, env)
+	second := exec.Command(bin, "generate", "--resume", runID, "--concurrency", "3", "--max-concurrency", "3")
+	second.Env = env
+	out2, err2 := second.CombinedOutput()
+	err1 := first.Wait()
+	if err1 != nil || err2 != nil {
+		t.Fatalf("workers: %v / %v\n%s\n%s", err1, err2, out1.String(), out2)
+	}
+	checkRun(t, st, runID, 40)
+	claims, err := st.RunClaims(context.Background(), runID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pids := map[int]bool{}
+	for _, c := range claims {
+		pids[c.PID] = true
+	}
+	if len(pids) != 2 {
+		t.Errorf("claims came from %d processes, want both workers to have worked", len(pids))
+	}
+}
