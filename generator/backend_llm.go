@@ -42,6 +42,7 @@ func TemplateData(s *Slot) map[string]any {
 	}
 	data["slot"] = s.Index
 	data["seed"] = s.Run.Seed
+	data["run_id"] = s.Run.ID
 	return data
 }
 

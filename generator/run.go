@@ -671,4 +671,3 @@ func copyCounts(m map[string]int) map[string]int {
 	}
 	return out
 }
-

@@ -36,14 +36,18 @@ func Validate(s *prompts.Schema, rec *corpus.Record, produced []string) (reasons
 		has[f] = true
 	}
 	for _, v := range s.Validators {
-		skip := false
-		for _, f := range v.Fields {
-			if len(produced) > 0 && !has[f] {
-				skip = true
+		if len(produced) > 0 {
+			kept := v.Fields[:0:0]
+			for _, f := range v.Fields {
+				if has[f] {
+					kept = append(kept, f)
+				}
 			}
-		}
-		if skip {
-			continue
+			// a required check keeps the fields the backend fills; any other check needs all of them
+			if len(kept) < len(v.Fields) && (v.Kind != "required" || len(kept) == 0) {
+				continue
+			}
+			v.Fields = kept
 		}
 		r, f := validate(v, rec)
 		reasons = append(reasons, r...)

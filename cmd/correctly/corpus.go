@@ -80,7 +80,7 @@ func newCorpusListCommand(a *app) *cobra.Command {
 			}
 			q := f.query()
 			q.Limit = limit
-			var rows []recordRow
+			rows := []recordRow{}
 			err = st.EachRecord(cmd.Context(), q, func(r *corpus.Record) error {
 				rows = append(rows, recordRow{ID: r.ID, RunID: r.RunID, Status: r.Status, Reasons: r.Reasons, Before: fieldText(r.Fields["before"])})
 				return nil

@@ -73,7 +73,7 @@ Examples:
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&o.Prompt, "prompt", "correction_script", "prompt schema `NAME[@VERSION]` or a YAML file")
+	f.StringVar(&o.Prompt, "prompt", "correction_script", "prompt schema `NAME[@VERSION]` or a YAML file (learner_errors with --backend rules)")
 	f.IntVarP(&o.N, "n", "n", 10, "number of accepted records to aim for")
 	f.Int64Var(&o.Seed, "seed", 0, "sampling seed (default: random, recorded on the run)")
 	f.IntVar(&o.Concurrency, "concurrency", 4, "slots worked on at once, at the start")
@@ -136,6 +136,9 @@ func runGenerate(cmd *cobra.Command, a *app, o *generateOptions) error {
 			return err
 		}
 	} else {
+		if o.Backend == "rules" && !cmd.Flags().Changed("prompt") {
+			o.Prompt = "learner_errors"
+		}
 		if schema, err = resolveSchema(ctx, st, o.Prompt); err != nil {
 			return err
 		}

@@ -16,6 +16,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/correctly/correctly/corpus"
+	"github.com/correctly/correctly/vectors"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -33,6 +34,7 @@ type app struct {
 	logLevel string
 	cfg      *config
 	st       *corpus.Store
+	idx      vectors.Index
 }
 
 func (a *app) config() (*config, error) {
@@ -69,6 +71,10 @@ func (a *app) store(ctx context.Context) (*corpus.Store, error) {
 }
 
 func (a *app) close() {
+	if a.idx != nil {
+		a.idx.Close()
+		a.idx = nil
+	}
 	if a.st != nil {
 		a.st.Close()
 		a.st = nil

@@ -1,0 +1,79 @@
+package generator
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"sort"
+	"strings"
+
+	"github.com/correctly/correctly/corpus"
+	"github.com/correctly/correctly/mistakes"
+)
+
+// RulesBackend fills a slot offline: it takes a clean text and injects errors typical of Korean
+// learners, each with its exact edit, type and a Korean explanation. It asks no LLM and costs nothing.
+type RulesBackend struct {
+	Injector *mistakes.Injector
+	// Texts are the clean inputs; slot i of a run takes the i-th text of a seeded permutation, so a
+	// run goes through every text once before any repeats.
+	Texts []mistakes.Text
+}
+
+// Produces lists the fields the rules backend fills; there is no translation.
+func (b *RulesBackend) Produces() []string { return []string{"before", "after", "points"} }
+
+// Produce injects errors into the slot's text.
+func (b *RulesBackend) Produce(_ context.Context, s *Slot, _ func(corpus.Step) error) (*Product, error) {
+	if len(b.Texts) == 0 {
+		return nil, errors.New("rules backend has no source text: give --source FILE with one clean text a line")
+	}
+	perm := rand.New(rand.NewPCG(uint64(s.Run.Seed), 0x5eed)).Perm(len(b.Texts))
+	rng := rand.New(rand.NewPCG(uint64(s.Run.Seed), uint64(s.Index)+1))
+	var res mistakes.Result
+	var text mistakes.Text
+	var err error
+	// a text with no place for an error is skipped for the next one
+	for i := 0; i < len(b.Texts) && i < 20; i++ {
+		text = b.Texts[perm[(s.Index+i*7919)%len(perm)]]
+		res, err = b.Injector.Inject(text.Text, rng)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, mistakes.ErrNoSite) {
+			return nil, fmt.Errorf("inject errors: %w", err)
+		}
+	}
+	prod := &Product{Fields: map[string]any{}, Dims: map[string]string{}}
+	if err != nil {
+		prod.Reasons = []corpus.Reason{{Code: "no_error_site", Message: err.Error()}}
+		return prod, nil
+	}
+	points := make([]string, len(res.Mistakes))
+	kinds := map[string]bool{}
+	for i, m := range res.Mistakes {
+		points[i] = m.Point
+		kinds[string(m.Kind)] = true
+		e := m.Edit
+		prod.Edits = append(prod.Edits, corpus.Edit{OStart: e.OStart, OEnd: e.OEnd, CStart: e.CStart, CEnd: e.CEnd, O: e.O, C: e.C, Type: e.Type})
+	}
+	prod.Fields["before"], prod.Fields["after"], prod.Fields["points"] = res.Before, res.After, points
+	types := make([]string, 0, len(kinds))
+	for k := range kinds {
+		types = append(types, k)
+	}
+	sort.Strings(types)
+	prod.Dims["error_types"] = strings.Join(types, ",")
+	prod.Dims["errors"] = fmt.Sprint(len(res.Mistakes))
+	if text.Theme != "" {
+		prod.Dims["theme"] = text.Theme
+	}
+	if text.Speaker != "" {
+		prod.Dims["speaker"] = text.Speaker
+	}
+	if text.ScriptType != "" {
+		prod.Dims["script_type"] = text.ScriptType
+	}
+	return prod, nil
+}
