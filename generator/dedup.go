@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -54,6 +55,18 @@ func NewDedup(st *corpus.Store, idx vectors.Index, emb vectors.Embedder, s *prom
 	return d
 }
 
+// indexFields are the fields kept in the vector index: the compared ones, plus before and after so
+// that `dedup query --field` and example retrieval work on either.
+func (d *Dedup) indexFields() []string {
+	out := append([]string(nil), d.Fields...)
+	for _, f := range []string{"before", "after"} {
+		if !slices.Contains(out, f) {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
 // fingerprint is an exact-duplicate key, unique-indexed by _id.
 type fingerprint struct {
 	ID       string `bson:"_id"`
@@ -85,7 +98,7 @@ func (d *Dedup) Prepare(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("count accepted records: %w", err)
 	}
-	for _, f := range d.Fields {
+	for _, f := range d.indexFields() {
 		have, err := d.Index.Count(ctx, vectors.CollectionName(f, d.Embedder.ID()))
 		if err != nil {
 			return err
@@ -102,7 +115,7 @@ func (d *Dedup) Prepare(ctx context.Context) error {
 // Reindex drops and rebuilds the index collections of the dedup fields from the accepted records.
 func (d *Dedup) Reindex(ctx context.Context) (int, error) {
 	total := 0
-	for _, f := range d.Fields {
+	for _, f := range d.indexFields() {
 		if err := d.Index.Drop(ctx, vectors.CollectionName(f, d.Embedder.ID())); err != nil {
 			return total, err
 		}
@@ -182,16 +195,17 @@ func (d *Dedup) Check(ctx context.Context, rec *corpus.Record) (*Match, [][]floa
 			return nil, nil, fmt.Errorf("look up fingerprint: %w", err)
 		}
 	}
-	texts := make([]string, len(d.Fields))
-	for i, f := range d.Fields {
+	fields := d.indexFields()
+	texts := make([]string, len(fields))
+	for i, f := range fields {
 		texts[i] = text(rec.Fields[f])
 	}
 	vecs, err := d.Embedder.Embed(ctx, texts)
 	if err != nil {
 		return nil, nil, fmt.Errorf("embed record: %w", err)
 	}
-	for i, f := range d.Fields {
-		if texts[i] == "" {
+	for i, f := range fields {
+		if texts[i] == "" || !slices.Contains(d.Fields, f) {
 			continue
 		}
 		hits, err := d.Index.Query(ctx, vectors.CollectionName(f, d.Embedder.ID()), vecs[i:i+1], 2, d.where())
@@ -245,7 +259,7 @@ func (d *Dedup) admit(ctx context.Context, rec *corpus.Record) error {
 			return fmt.Errorf("store fingerprint: %w", err)
 		}
 	}
-	for i, f := range d.Fields {
+	for i, f := range d.indexFields() {
 		if vecs == nil || text(rec.Fields[f]) == "" {
 			continue
 		}
