@@ -301,6 +301,10 @@ type chatRenderer struct {
 	schemas map[string]*prompts.Schema
 }
 
+func newChatRenderer(st *corpus.Store) *chatRenderer {
+	return &chatRenderer{st: st, schemas: map[string]*prompts.Schema{}}
+}
+
 func (c *chatRenderer) render(ctx context.Context, r *corpus.Record) ([]Message, error) {
 	s, ok := c.schemas[r.PromptVersion]
 	if !ok {
@@ -350,7 +354,7 @@ func exportRecords(ctx context.Context, st *corpus.Store, q corpus.RecordQuery, 
 	bw := bufio.NewWriter(w)
 	enc := json.NewEncoder(bw)
 	enc.SetEscapeHTML(false)
-	chat := &chatRenderer{st: st, schemas: map[string]*prompts.Schema{}}
+	chat := newChatRenderer(st)
 	n := 0
 	var write func(r *corpus.Record) error
 	switch format {
