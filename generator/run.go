@@ -136,7 +136,8 @@ type state struct {
 	next     int       // next fresh slot to try
 	queue    []pending // slots to take over or retry
 	inflight map[int]int
-	failures map[int]int // transient failures per slot
+	held     map[int]bool // slots whose claim this worker holds and has not written an outcome for
+	failures map[int]int  // transient failures per slot
 	stop     string      // run status to end with, once set no new slot is claimed
 	message  string
 	wake     chan struct{}
@@ -219,8 +220,8 @@ func (r *Runner) Run(ctx context.Context, run *corpus.Run) (Stats, error) {
 	stats := st.stats
 	stats.InFlight = 0
 	status, msg := st.stop, st.message
-	leftover := make([]int, 0, len(st.inflight))
-	for s := range st.inflight {
+	leftover := make([]int, 0, len(st.held))
+	for s := range st.held {
 		leftover = append(leftover, s)
 	}
 	st.mu.Unlock()
@@ -256,6 +257,7 @@ func (r *Runner) load(ctx context.Context, run *corpus.Run) (*state, error) {
 	st := &state{
 		stats:    Stats{RunID: run.ID, Target: run.Target, Reasons: map[string]int{}},
 		inflight: map[int]int{},
+		held:     map[int]bool{},
 		failures: map[int]int{},
 		wake:     make(chan struct{}),
 	}
@@ -370,6 +372,9 @@ func (r *Runner) nextSlot(ctx context.Context, run *corpus.Run, st *state) (pend
 
 		won, err := r.claim(ctx, run, p)
 		if err == nil && won {
+			st.mu.Lock()
+			st.held[p.slot] = true
+			st.mu.Unlock()
 			return p, true, nil
 		}
 		st.mu.Lock()
@@ -509,6 +514,9 @@ func (r *Runner) doSlot(ctx context.Context, run *corpus.Run, st *state, p pendi
 	finish := func(rec *corpus.Record, requests int) {
 		st.mu.Lock()
 		delete(st.inflight, p.slot)
+		if rec != nil {
+			delete(st.held, p.slot)
+		}
 		st.stats.InFlight = len(st.inflight)
 		st.stats.Requests += requests
 		if rec != nil {
@@ -585,6 +593,7 @@ func (r *Runner) write(ctx context.Context, rec *corpus.Record, finish func(*cor
 		finish(nil, requests) // another worker finished this slot first
 		return nil
 	}
+	// (a slot another worker finished stays in held; releasing its claim later is harmless)
 	if err != nil {
 		finish(nil, requests)
 		return fmt.Errorf("write record %s: %w", rec.ID, err)

@@ -1,0 +1,211 @@
+package generator
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/correctly/correctly/corpus"
+	"github.com/correctly/correctly/llmtest"
+	"github.com/correctly/correctly/mistakes"
+	"github.com/correctly/correctly/prompts"
+	"github.com/correctly/correctly/vectors"
+)
+
+// The benchmarks below measure the two generation goals of the README's Performance section:
+//
+//	go test -run '^$' -bench 'RateLimitedThroughput|EngineThroughput' -benchtime 1x ./generator/
+//
+// Each round is a whole run of fixed size, so -benchtime 1x is the natural setting; more rounds
+// average the figures.
+
+// benchSchema returns the built-in schema called name.
+func benchSchema(tb testing.TB, name string) *prompts.Schema {
+	tb.Helper()
+	all, err := prompts.Builtin()
+	if err != nil {
+		tb.Fatalf("load built-in schemas: %v", err)
+	}
+	for _, s := range all {
+		if s.Name == name {
+			return s
+		}
+	}
+	tb.Fatalf("no built-in %s schema", name)
+	return nil
+}
+
+// benchDedup returns the corpus-wide dedup a default `correctly generate` uses on the embedded
+// store: the hash embedder and the embedded index, in a temporary directory.
+func benchDedup(tb testing.TB, st *corpus.Store, s *prompts.Schema) *Dedup {
+	tb.Helper()
+	idx, err := vectors.OpenEmbedded(tb.TempDir())
+	if err != nil {
+		tb.Fatalf("open embedded index: %v", err)
+	}
+	tb.Cleanup(func() { idx.Close() })
+	d := NewDedup(st, idx, vectors.NewHash(), s, 0)
+	if err := d.Prepare(context.Background()); err != nil {
+		tb.Fatalf("prepare dedup: %v", err)
+	}
+	return d
+}
+
+// benchRun stores a new run of n accepted records; round keeps ids and seeds apart between rounds.
+func benchRun(tb testing.TB, st *corpus.Store, s *prompts.Schema, backend string, n, round int) *corpus.Run {
+	tb.Helper()
+	now := time.Now().UTC()
+	run := &corpus.Run{
+		ID: fmt.Sprintf("bench-%s-%d-%d", backend, now.UnixNano(), round), Prompt: s.Name, PromptVersion: s.Version(),
+		Backend: backend, Target: n, Seed: int64(1000 + round), MaxAttempts: 3 * n, Status: corpus.RunRunning,
+		CreatedAt: now, UpdatedAt: now,
+	}
+	if err := st.CreateRun(context.Background(), run); err != nil {
+		tb.Fatalf("create run: %v", err)
+	}
+	return run
+}
+
+// checkExact fails the benchmark unless the run ended done with exactly n accepted records in the
+// store, and returns how many were lost (wanted but not accepted).
+func checkExact(b *testing.B, st *corpus.Store, run *corpus.Run, stats Stats) int {
+	b.Helper()
+	got := countStatus(b, st, run.ID)
+	lost := max(0, run.Target-got[corpus.StatusAccepted])
+	if stats.Status != corpus.RunDone || got[corpus.StatusAccepted] != run.Target {
+		b.Errorf("run %s ended %q (%s) with %d accepted in the store (all: %v), want done with exactly %d",
+			run.ID, stats.Status, stats.Message, got[corpus.StatusAccepted], got, run.Target)
+	}
+	return lost
+}
+
+// BenchmarkRateLimitedThroughput runs `generate -n 100 --rpm 600` (default concurrency 4, at most
+// 16, dedup on) against a server that allows 600 requests a minute and answers after 100 ms.
+// Each record takes one request per schema step (two), so the limit allows 5 records/s and the run
+// lasts about 20 s. It reports the accepted records per second between the first and the last
+// answered request as a fraction of what the limit allows (goal >= 0.95), the same for requests,
+// and the records lost (goal 0: exactly 100 accepted).
+func BenchmarkRateLimitedThroughput(b *testing.B) {
+	const (
+		n   = 100
+		rpm = 600
+	)
+	schema := benchSchema(b, "correction_script")
+	st := openStore(b)
+	dd := benchDedup(b, st, schema)
+	perRecord := float64(len(schema.Steps))
+	var fracSum, reqFracSum, lostSum, rejSum float64
+	for round := 0; round < b.N; round++ {
+		b.StopTimer()
+		srv := llmtest.New()
+		srv.Latency, srv.RPM = 100*time.Millisecond, rpm
+		ctl := NewControl(4, 16, rpm, 0)
+		llm := NewLLM(LLMConfig{BaseURL: srv.BaseURL(), APIKey: "test"}, ctl, zerolog.Nop())
+		r := NewRunner(st, schema, &LLMBackend{LLM: llm, Schema: schema, ParseRetries: 2}, ctl)
+		r.Dedup = dd
+		run := benchRun(b, st, schema, "llm", n, round)
+		b.StartTimer()
+
+		stats, err := r.Run(context.Background(), run)
+
+		b.StopTimer()
+		srv.Close()
+		if err != nil {
+			b.Fatalf("Run: %v", err)
+		}
+		lostSum += float64(checkExact(b, st, run, stats))
+		answered := srv.AnsweredTimes()
+		if len(answered) < 2 {
+			b.Fatalf("server answered %d requests, want at least 2", len(answered))
+		}
+		span := answered[len(answered)-1].Sub(answered[0]).Seconds()
+		// len-1 intervals between len answers: the steady rate, free of start-up and shutdown
+		reqRate := float64(len(answered)-1) / span
+		recRate := reqRate * float64(stats.Accepted) / float64(len(answered))
+		limit := float64(rpm) / 60
+		fracSum += recRate / (limit / perRecord)
+		reqFracSum += reqRate / limit
+		rejSum += float64(stats.Rejected + stats.Duplicate + stats.Failed)
+		c := srv.Counts()
+		b.Logf("round %d: %d accepted, %d rejected, %d duplicate, %d failed; %d requests answered over %.1f s (%.2f/s), %d rate-limited by the server; %.2f records/s",
+			round, stats.Accepted, stats.Rejected, stats.Duplicate, stats.Failed, len(answered), span, reqRate, c.RateLimited, recRate)
+		b.StartTimer()
+	}
+	rounds := float64(b.N)
+	b.ReportMetric(fracSum/rounds, "limit_fraction")
+	b.ReportMetric(reqFracSum/rounds, "request_limit_fraction")
+	b.ReportMetric(lostSum/rounds, "lost_records")
+	b.ReportMetric(rejSum/rounds, "refilled_slots")
+}
+
+// BenchmarkEngineThroughput measures the engine's own overhead on the embedded store: claims, step
+// inserts, record inserts, validators, edit extraction and the corpus-wide dedup, at concurrency 16.
+// llm asks a zero-latency fake server (HTTP and JSON included), llm-nodedup leaves dedup out, and
+// rules injects errors offline with no HTTP. It reports accepted records/s (goal >= 500 on 2 cores
+// for llm) and attempts/s (every slot finished, whatever its outcome).
+func BenchmarkEngineThroughput(b *testing.B) {
+	const n = 1000
+	cases := []struct {
+		name    string
+		backend string
+		dedup   bool
+	}{
+		{"llm", "llm", true},
+		{"llm-nodedup", "llm", false},
+		{"rules", "rules", true},
+	}
+	for _, tc := range cases {
+		b.Run(tc.name, func(b *testing.B) {
+			st := openStore(b)
+			var schema *prompts.Schema
+			var be Backend
+			var srv *llmtest.Server
+			ctl := NewControl(16, 16, 0, 0)
+			switch tc.backend {
+			case "llm":
+				schema = benchSchema(b, "correction_script")
+				srv = llmtest.New()
+				b.Cleanup(srv.Close)
+				llm := NewLLM(LLMConfig{BaseURL: srv.BaseURL(), APIKey: "test"}, ctl, zerolog.Nop())
+				llm.Backoff = Backoff{Base: 2 * time.Millisecond, Cap: 20 * time.Millisecond, Retries: 8}
+				be = &LLMBackend{LLM: llm, Schema: schema, ParseRetries: 2}
+			case "rules":
+				schema = benchSchema(b, "learner_errors")
+				be = &RulesBackend{Injector: mistakes.New(nil), Texts: mistakes.Bundled()}
+			}
+			var dd *Dedup
+			if tc.dedup {
+				dd = benchDedup(b, st, schema)
+			}
+			var accepted, attempts int
+			var elapsed time.Duration
+			for round := 0; round < b.N; round++ {
+				b.StopTimer()
+				r := NewRunner(st, schema, be, ctl)
+				r.Dedup = dd
+				r.Poll = 20 * time.Millisecond
+				run := benchRun(b, st, schema, tc.backend, n, round)
+				b.StartTimer()
+
+				stats, err := r.Run(context.Background(), run)
+
+				b.StopTimer()
+				if err != nil {
+					b.Fatalf("Run: %v", err)
+				}
+				checkExact(b, st, run, stats)
+				accepted += stats.Accepted
+				attempts += stats.Attempts()
+				elapsed += stats.Elapsed
+				b.Logf("round %d: %d accepted, %d rejected %v, %d duplicate, %d failed in %.2f s",
+					round, stats.Accepted, stats.Rejected, stats.Reasons, stats.Duplicate, stats.Failed, stats.Elapsed.Seconds())
+				b.StartTimer()
+			}
+			b.ReportMetric(float64(accepted)/elapsed.Seconds(), "records/s")
+			b.ReportMetric(float64(attempts)/elapsed.Seconds(), "attempts/s")
+		})
+	}
+}
