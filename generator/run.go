@@ -138,7 +138,7 @@ type state struct {
 	inflight map[int]int
 	held     map[int]bool // slots whose claim this worker holds and has not written an outcome for
 	failures map[int]int  // transient failures per slot
-	stop     string      // run status to end with, once set no new slot is claimed
+	stop     string       // run status to end with, once set no new slot is claimed
 	message  string
 	wake     chan struct{}
 }
