@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -44,7 +45,9 @@ type Store struct {
 	URI      string
 	Embedded bool
 
-	stop func()
+	stop      func()
+	insMu     sync.Mutex
+	inserters map[string]*Inserter
 }
 
 // Open connects to the MongoDB server at o.URI, or starts the embedded store in o.DataDir when o.URI is
@@ -194,7 +197,9 @@ func startEmbedded(dataDir string, log zerolog.Logger) (string, func(), error) {
 	f, err := ferretdb.New(&ferretdb.Config{
 		Listener:  ferretdb.ListenerConfig{TCP: "127.0.0.1:0"},
 		Handler:   "sqlite",
-		SQLiteURL: "file:" + dir + "/",
+		// WAL with synchronous=normal: a commit survives the process being killed (it is in the WAL
+		// in the OS's cache) without an fsync per commit; only a power loss can take the last ones
+		SQLiteURL: "file:" + dir + "/?_pragma=synchronous(normal)",
 		Logger:    slog.New(debugHandler{zerolog.NewSlogHandler(log.With().Str("component", "ferretdb").Logger())}),
 	})
 	if err != nil {

@@ -2,15 +2,15 @@ package generator
 
 import (
 	"context"
-	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"sort"
 	"strings"
 	"sync"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
-	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/correctly/correctly/corpus"
 	"github.com/correctly/correctly/prompts"
@@ -30,7 +30,12 @@ type Dedup struct {
 	Scope     string   // "all" or "prompt"
 	Prompt    string   // schema name, for scope "prompt"
 
-	mu sync.Mutex // checks and index adds are serialised: of two near-duplicates in flight one wins
+	mu      sync.Mutex // guards pending and leading
+	pending []*admission
+	leading bool // a goroutine is admitting batches; the others wait for its verdict
+	// known maps fingerprint IDs to their records, loaded once by Prepare and kept by the admitting
+	// goroutine; the unique index still decides between processes.
+	known map[string]string
 }
 
 // NewDedup configures dedup for a schema: its dedup section, else before with the embedder's
@@ -93,6 +98,18 @@ func (d *Dedup) where() map[string]string {
 // Prepare makes sure the index holds every accepted record of the scope, rebuilding it from MongoDB
 // when it holds fewer.
 func (d *Dedup) Prepare(ctx context.Context) error {
+	cur, err := d.Store.C(corpus.Fingerprints).Find(ctx, bson.D{})
+	if err != nil {
+		return fmt.Errorf("load fingerprints: %w", err)
+	}
+	var fps []fingerprint
+	if err := cur.All(ctx, &fps); err != nil {
+		return fmt.Errorf("load fingerprints: %w", err)
+	}
+	d.known = make(map[string]string, len(fps))
+	for _, fp := range fps {
+		d.known[fp.ID] = fp.RecordID
+	}
 	q := corpus.RecordQuery{Status: corpus.StatusAccepted}
 	n, err := d.Store.C(corpus.Records).CountDocuments(ctx, bson.D{{Key: "status", Value: corpus.StatusAccepted}})
 	if err != nil {
@@ -179,96 +196,215 @@ type Match struct {
 	Field    string
 }
 
-// Check returns the duplicate a record is of, if any, without changing anything.
-func (d *Dedup) Check(ctx context.Context, rec *corpus.Record) (*Match, [][]float32, error) {
-	for _, f := range d.Fields {
-		t := text(rec.Fields[f])
-		if t == "" {
-			continue
-		}
-		var fp fingerprint
-		err := d.Store.C(corpus.Fingerprints).FindOne(ctx, bson.D{{Key: "_id", Value: d.fingerprintID(f, t)}}).Decode(&fp)
-		if err == nil && fp.RecordID != rec.ID {
-			return &Match{RecordID: fp.RecordID, Field: f}, nil, nil
-		}
-		if err != nil && !errors.Is(err, mongo.ErrNoDocuments) {
-			return nil, nil, fmt.Errorf("look up fingerprint: %w", err)
-		}
-	}
-	fields := d.indexFields()
-	texts := make([]string, len(fields))
-	for i, f := range fields {
-		texts[i] = text(rec.Fields[f])
-	}
-	vecs, err := d.Embedder.Embed(ctx, texts)
-	if err != nil {
-		return nil, nil, fmt.Errorf("embed record: %w", err)
-	}
-	for i, f := range fields {
-		if texts[i] == "" || !slices.Contains(d.Fields, f) {
-			continue
-		}
-		hits, err := d.Index.Query(ctx, vectors.CollectionName(f, d.Embedder.ID()), vecs[i:i+1], 2, d.where())
-		if err != nil {
-			return nil, nil, fmt.Errorf("query nearest %s: %w", f, err)
-		}
-		for _, h := range hits[0] {
-			if h.ID != rec.ID && float64(h.Distance) <= d.Threshold {
-				return &Match{RecordID: h.ID, Distance: float64(h.Distance), Field: f}, vecs, nil
+// Admit decides whether an accepted record is a duplicate, records its fingerprints and vectors when
+// it is not, and writes it through write. Records admitted at the same time are checked as one batch
+// (group commit): one embedding call, one index query, one fingerprint insert and one index add for
+// the whole batch, and each record is also compared with the ones before it in its batch.
+func (d *Dedup) Admit(ctx context.Context, rec *corpus.Record, write func(*corpus.Record) error) error {
+	req := &admission{rec: rec, done: make(chan error, 1)}
+	d.mu.Lock()
+	d.pending = append(d.pending, req)
+	lead := !d.leading
+	d.leading = true
+	d.mu.Unlock()
+	if lead {
+		for {
+			d.mu.Lock()
+			batch := d.pending
+			if len(batch) > maxAdmitBatch {
+				batch = batch[:maxAdmitBatch]
+			}
+			d.pending = d.pending[len(batch):]
+			if len(batch) == 0 {
+				d.leading = false
+				d.mu.Unlock()
+				break
+			}
+			d.mu.Unlock()
+			err := d.admitBatch(context.WithoutCancel(ctx), batch)
+			for _, a := range batch {
+				a.done <- err
 			}
 		}
 	}
-	return nil, vecs, nil
-}
-
-// Admit decides whether an accepted record is a duplicate, records its fingerprints and vectors when
-// it is not, and writes it through write.
-func (d *Dedup) Admit(ctx context.Context, rec *corpus.Record, write func(*corpus.Record) error) error {
-	if err := d.admit(ctx, rec); err != nil {
+	if err := <-req.done; err != nil {
 		return err
 	}
 	return write(rec)
 }
 
-func (d *Dedup) admit(ctx context.Context, rec *corpus.Record) error {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	m, vecs, err := d.Check(ctx, rec)
-	if err != nil {
-		return err
-	}
-	if m != nil {
-		markDuplicate(rec, m)
-		return nil
-	}
-	for _, f := range d.Fields {
-		t := text(rec.Fields[f])
-		if t == "" {
-			continue
-		}
-		fp := fingerprint{ID: d.fingerprintID(f, t), RecordID: rec.ID, Field: f, Prompt: rec.Prompt}
-		_, err := d.Store.C(corpus.Fingerprints).InsertOne(ctx, fp)
-		if corpus.IsDuplicate(err) {
-			// another process accepted the same text a moment ago
-			var other fingerprint
-			if d.Store.C(corpus.Fingerprints).FindOne(ctx, bson.D{{Key: "_id", Value: fp.ID}}).Decode(&other) == nil && other.RecordID != rec.ID {
-				markDuplicate(rec, &Match{RecordID: other.RecordID, Field: f})
-				return nil
+const maxAdmitBatch = 128
+
+type admission struct {
+	rec  *corpus.Record
+	done chan error
+}
+
+func (d *Dedup) admitBatch(ctx context.Context, batch []*admission) error {
+	fields := d.indexFields()
+	// exact: one lookup of every fingerprint of the batch
+	fpIDs := make([][]string, len(batch)) // per record, per compared field ("" when empty)
+	for i, a := range batch {
+		fpIDs[i] = make([]string, len(d.Fields))
+		for j, f := range d.Fields {
+			if t := text(a.rec.Fields[f]); t != "" {
+				fpIDs[i][j] = d.fingerprintID(f, t)
 			}
-		} else if err != nil {
-			return fmt.Errorf("store fingerprint: %w", err)
 		}
 	}
-	for i, f := range d.indexFields() {
-		if vecs == nil || text(rec.Fields[f]) == "" {
+	if d.known == nil {
+		if err := d.Prepare(ctx); err != nil {
+			return err
+		}
+	}
+	known := d.known
+	// near: one embedding call per field and one query for the batch
+	texts := make([][]string, len(fields))
+	vecs := make([][][]float32, len(fields))
+	hits := make([][][]vectors.Hit, len(fields))
+	for fi, f := range fields {
+		texts[fi] = make([]string, len(batch))
+		for i, a := range batch {
+			texts[fi][i] = text(a.rec.Fields[f])
+			if texts[fi][i] == "" {
+				texts[fi][i] = " "
+			}
+		}
+		v, err := d.Embedder.Embed(ctx, texts[fi])
+		if err != nil {
+			return fmt.Errorf("embed %s: %w", f, err)
+		}
+		vecs[fi] = v
+		if slices.Contains(d.Fields, f) {
+			h, err := d.Index.Query(ctx, vectors.CollectionName(f, d.Embedder.ID()), v, 2, d.where())
+			if err != nil {
+				return fmt.Errorf("query nearest %s: %w", f, err)
+			}
+			hits[fi] = h
+		}
+	}
+	var accepted []int
+	for i, a := range batch {
+		rec := a.rec
+		if m := d.match(i, rec, fpIDs[i], known, fields, vecs, hits, batch, accepted); m != nil {
+			markDuplicate(rec, m)
 			continue
 		}
-		item := vectors.Item{ID: rec.ID, Vector: vecs[i], Meta: map[string]string{"prompt": rec.Prompt, "run": rec.RunID}}
-		if err := d.Index.Add(ctx, vectors.CollectionName(f, d.Embedder.ID()), []vectors.Item{item}); err != nil {
-			return fmt.Errorf("index record: %w", err)
+		accepted = append(accepted, i)
+		for _, id := range fpIDs[i] {
+			if id != "" {
+				known[id] = rec.ID
+			}
+		}
+	}
+	// fingerprints of the accepted, in one unordered insert; a clash means another process accepted
+	// the same text a moment ago
+	var docs []any
+	for _, i := range accepted {
+		for j, id := range fpIDs[i] {
+			if id != "" {
+				docs = append(docs, fingerprint{ID: id, RecordID: batch[i].rec.ID, Field: d.Fields[j], Prompt: batch[i].rec.Prompt})
+			}
+		}
+	}
+	if len(docs) > 0 {
+		_, err := d.Store.C(corpus.Fingerprints).InsertMany(ctx, docs, options.InsertMany().SetOrdered(false))
+		if err != nil && !corpus.IsDuplicate(err) {
+			return fmt.Errorf("store fingerprints: %w", err)
+		}
+		if err != nil {
+			kept := accepted[:0]
+			for _, i := range accepted {
+				if m := d.clash(ctx, batch[i].rec, fpIDs[i]); m != nil {
+					markDuplicate(batch[i].rec, m)
+					for _, id := range fpIDs[i] {
+						if id != "" {
+							known[id] = m.RecordID
+						}
+					}
+					continue
+				}
+				kept = append(kept, i)
+			}
+			accepted = kept
+		}
+	}
+	// vectors of the accepted, one add per field
+	for fi, f := range fields {
+		var items []vectors.Item
+		for _, i := range accepted {
+			rec := batch[i].rec
+			if text(rec.Fields[f]) == "" {
+				continue
+			}
+			items = append(items, vectors.Item{ID: rec.ID, Vector: vecs[fi][i], Meta: map[string]string{"prompt": rec.Prompt, "run": rec.RunID}})
+		}
+		if len(items) > 0 {
+			if err := d.Index.Add(ctx, vectors.CollectionName(f, d.Embedder.ID()), items); err != nil {
+				return fmt.Errorf("index records: %w", err)
+			}
 		}
 	}
 	return nil
+}
+
+// match finds what record i of a batch duplicates: a stored fingerprint, an indexed neighbour, or a
+// record accepted earlier in the same batch.
+func (d *Dedup) match(i int, rec *corpus.Record, fps []string, known map[string]string, fields []string, vecs [][][]float32, hits [][][]vectors.Hit, batch []*admission, accepted []int) *Match {
+	for j, id := range fps {
+		if owner, ok := known[id]; ok && id != "" && owner != rec.ID {
+			return &Match{RecordID: owner, Field: d.Fields[j]}
+		}
+	}
+	var best *Match
+	for fi, f := range fields {
+		if hits[fi] == nil || text(rec.Fields[f]) == "" {
+			continue
+		}
+		for _, h := range hits[fi][i] {
+			if h.ID != rec.ID && float64(h.Distance) <= d.Threshold && (best == nil || float64(h.Distance) < best.Distance) {
+				best = &Match{RecordID: h.ID, Distance: float64(h.Distance), Field: f}
+			}
+		}
+		for _, k := range accepted {
+			other := batch[k].rec
+			if d.Scope == "prompt" && other.Prompt != rec.Prompt || text(other.Fields[f]) == "" {
+				continue
+			}
+			dist := cosineDistance(vecs[fi][i], vecs[fi][k])
+			if dist <= d.Threshold && (best == nil || dist < best.Distance) {
+				best = &Match{RecordID: other.ID, Distance: dist, Field: f}
+			}
+		}
+	}
+	return best
+}
+
+// clash returns the record that owns one of rec's fingerprints, when it is another one.
+func (d *Dedup) clash(ctx context.Context, rec *corpus.Record, fps []string) *Match {
+	for j, id := range fps {
+		if id == "" {
+			continue
+		}
+		var other fingerprint
+		if d.Store.C(corpus.Fingerprints).FindOne(ctx, bson.D{{Key: "_id", Value: id}}).Decode(&other) == nil && other.RecordID != rec.ID {
+			return &Match{RecordID: other.RecordID, Field: d.Fields[j]}
+		}
+	}
+	return nil
+}
+
+func cosineDistance(a, b []float32) float64 {
+	var dot, na, nb float64
+	for i := range a {
+		dot += float64(a[i]) * float64(b[i])
+		na += float64(a[i]) * float64(a[i])
+		nb += float64(b[i]) * float64(b[i])
+	}
+	if na == 0 || nb == 0 {
+		return 1
+	}
+	return 1 - dot/math.Sqrt(na*nb)
 }
 
 func markDuplicate(rec *corpus.Record, m *Match) {

@@ -63,6 +63,9 @@ func (c *Control) broadcast() {
 	c.changed = make(chan struct{})
 }
 
+// Max returns the upper bound of the concurrency limit.
+func (c *Control) Max() int { return c.max }
+
 // Acquire waits for a concurrency slot; it fails only when ctx ends.
 func (c *Control) Acquire(ctx context.Context) error {
 	for {

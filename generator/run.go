@@ -166,27 +166,27 @@ func (r *Runner) Run(ctx context.Context, run *corpus.Run) (Stats, error) {
 	var wg sync.WaitGroup
 	var fatal error
 	var fatalOnce sync.Once
-	for {
-		if err := r.Control.Acquire(work); err != nil {
-			break
-		}
-		p, ok, waitCh := r.nextSlot(work, run, st)
-		if !ok {
-			r.Control.Release()
-			if waitCh == nil {
-				break
+	// one goroutine per possible concurrency slot; Control decides how many work at once. Each claims
+	// its own slots, so concurrent claims are folded into one insert.
+	worker := func() {
+		defer wg.Done()
+		for {
+			if err := r.Control.Acquire(work); err != nil {
+				return
 			}
-			select {
-			case <-waitCh:
-			case <-work.Done():
-			case <-time.After(r.Poll):
+			p, ok, waitCh := r.nextSlot(work, run, st)
+			if !ok {
+				r.Control.Release()
+				if waitCh == nil {
+					return
+				}
+				select {
+				case <-waitCh:
+				case <-work.Done():
+				case <-time.After(r.Poll):
+				}
+				continue
 			}
-			continue
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer r.Control.Release()
 			if err := r.doSlot(work, run, st, p); err != nil {
 				var fe *FatalError
 				if errors.As(err, &fe) {
@@ -201,6 +201,7 @@ func (r *Runner) Run(ctx context.Context, run *corpus.Run) (Stats, error) {
 					r.Log.Error().Err(err).Int("slot", p.slot).Msg("slot failed")
 				}
 			}
+			r.Control.Release()
 			if tripped, fails, n := r.Control.Tripped(); tripped {
 				st.mu.Lock()
 				if st.stop == "" {
@@ -210,7 +211,11 @@ func (r *Runner) Run(ctx context.Context, run *corpus.Run) (Stats, error) {
 				}
 				st.mu.Unlock()
 			}
-		}()
+		}
+	}
+	for i := 0; i < r.Control.Max(); i++ {
+		wg.Add(1)
+		go worker()
 	}
 	wg.Wait()
 	cancel()
@@ -450,7 +455,7 @@ func (r *Runner) claim(ctx context.Context, run *corpus.Run, p pending) (bool, e
 		ID: fmt.Sprintf("%s/%d/%d", run.ID, p.slot, p.attempt), RunID: run.ID, Slot: p.slot, Attempt: p.attempt,
 		Host: r.Host, PID: r.PID, ExpiresAt: now.Add(r.LeaseTTL), CreatedAt: now,
 	}
-	_, err := r.Store.C(corpus.Claims).InsertOne(ctx, c)
+	err := r.Store.Inserter(corpus.Claims).Insert(ctx, c)
 	if corpus.IsDuplicate(err) {
 		return false, nil
 	}
@@ -545,7 +550,7 @@ func (r *Runner) doSlot(ctx context.Context, run *corpus.Run, st *state, p pendi
 		if s.CreatedAt.IsZero() {
 			s.CreatedAt = r.Now().UTC()
 		}
-		_, err := r.Store.C(corpus.Steps).InsertOne(context.WithoutCancel(ctx), s)
+		err := r.Store.Inserter(corpus.Steps).Insert(ctx, s)
 		if corpus.IsDuplicate(err) {
 			return nil
 		}
@@ -588,7 +593,7 @@ func (r *Runner) doSlot(ctx context.Context, run *corpus.Run, st *state, p pendi
 
 // write inserts the slot's outcome; the unique (run_id, slot) index makes the first finisher win.
 func (r *Runner) write(ctx context.Context, rec *corpus.Record, finish func(*corpus.Record, int), requests int) error {
-	_, err := r.Store.C(corpus.Records).InsertOne(context.WithoutCancel(ctx), rec)
+	err := r.Store.Inserter(corpus.Records).Insert(ctx, rec)
 	if corpus.IsDuplicate(err) {
 		finish(nil, requests) // another worker finished this slot first
 		return nil
