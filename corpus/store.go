@@ -195,8 +195,8 @@ func startEmbedded(dataDir string, log zerolog.Logger) (string, func(), error) {
 		return "", nil, err
 	}
 	f, err := ferretdb.New(&ferretdb.Config{
-		Listener:  ferretdb.ListenerConfig{TCP: "127.0.0.1:0"},
-		Handler:   "sqlite",
+		Listener: ferretdb.ListenerConfig{TCP: "127.0.0.1:0"},
+		Handler:  "sqlite",
 		// WAL with synchronous=normal: a commit survives the process being killed (it is in the WAL
 		// in the OS's cache) without an fsync per commit; only a power loss can take the last ones
 		SQLiteURL: "file:" + dir + "/?_pragma=synchronous(normal)",
