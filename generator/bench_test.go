@@ -155,8 +155,9 @@ func BenchmarkEngineThroughput(b *testing.B) {
 	}{
 		{"llm", "llm", true, 1000},
 		{"llm-nodedup", "llm", false, 1000},
-		// the bundled clean texts number a little over 500; more records would be near-duplicates
-		{"rules", "rules", true, 500},
+		// there are 552 bundled clean texts and slot i takes text i of a permutation, so past about
+		// 500 records the slots repeat texts and dedup turns them away
+		{"rules", "rules", true, 400},
 	}
 	for _, tc := range cases {
 		b.Run(tc.name, func(b *testing.B) {

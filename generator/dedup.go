@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
@@ -241,6 +242,13 @@ type admission struct {
 }
 
 func (d *Dedup) admitBatch(ctx context.Context, batch []*admission) error {
+	// workers in other processes check against the same index: one batch at a time, so that of two
+	// near-duplicates written at once the second sees the first
+	unlock, err := d.Store.Lock(ctx, "dedup", time.Minute)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	fields := d.indexFields()
 	// exact: one lookup of every fingerprint of the batch
 	fpIDs := make([][]string, len(batch)) // per record, per compared field ("" when empty)

@@ -40,6 +40,9 @@ type Server struct {
 	Key string
 	// Model, when set, is the only model known (others get 404).
 	Model string
+	// NearDuplicates is the chance that a learner text repeats an earlier one with a name changed,
+	// the way LLMs repeat themselves; dedup must catch those.
+	NearDuplicates float64
 
 	mu       sync.Mutex
 	rng      *rand.Rand
@@ -47,6 +50,7 @@ type Server struct {
 	last     time.Time
 	seen     map[[32]byte]int
 	fixes    map[string]story
+	stories  []story
 	counts   Counts
 	requests []time.Time
 }
@@ -218,7 +222,11 @@ func (s *Server) answer(req openai.ChatCompletionRequest, key [32]byte, n int) s
 			expr = m[1]
 		}
 		st := makeStory(rng, expr)
+		if len(s.stories) > 0 && rng.Float64() < s.NearDuplicates {
+			st = retell(s.stories[rng.IntN(len(s.stories))], rng, expr)
+		}
 		s.fixes[st.before] = st
+		s.stories = append(s.stories, st)
 		b, _ := json.Marshal(map[string]string{"before": st.before})
 		return string(b)
 	}

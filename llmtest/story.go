@@ -10,6 +10,7 @@ import (
 type story struct {
 	before, after, korean string
 	points                []string
+	expr                  string
 }
 
 // sentence is a clean sentence, the fragment a learner gets wrong in it, and the Korean gloss.
@@ -94,9 +95,40 @@ func makeStory(rng *rand.Rand, expr string) story {
 		points = append(points, fmt.Sprintf("%q → %q: %s", wrong, right, s.reason))
 	}
 	return story{
+		expr:   expr,
 		before: strings.Join(before, " "),
 		after:  strings.Join(after, " "),
 		korean: strings.Join(korean, " "),
 		points: points,
 	}
+}
+
+// retell returns an earlier story with one name swapped for another and the key expression asked
+// for now: a near-duplicate.
+func retell(st story, rng *rand.Rand, expr string) story {
+	old := fmt.Sprintf("I hope I can %s soon.", st.expr)
+	now := fmt.Sprintf("I hope I can %s soon.", expr)
+	st.before = strings.Replace(st.before, old, now, 1)
+	st.after = strings.Replace(st.after, old, now, 1)
+	st.expr = expr
+	for _, n := range names {
+		if strings.Contains(st.before, n) {
+			other := names[rng.IntN(len(names))]
+			for other == n {
+				other = names[rng.IntN(len(names))]
+			}
+			st.before = strings.ReplaceAll(st.before, n, other)
+			st.after = strings.ReplaceAll(st.after, n, other)
+			st.korean = strings.ReplaceAll(st.korean, n, other)
+			pts := make([]string, len(st.points))
+			for i, p := range st.points {
+				pts[i] = strings.ReplaceAll(p, n, other)
+			}
+			st.points = pts
+			return st
+		}
+	}
+	st.before += " That is all."
+	st.after += " That is all."
+	return st
 }

@@ -6,9 +6,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"runtime"
 	"sort"
+	"strconv"
+	"strings"
 	"sync"
+	"syscall"
 	"sync/atomic"
 
 	"github.com/philippgille/chromem-go"
@@ -24,6 +29,7 @@ type Embedded struct {
 	mu     sync.Mutex // guards cols
 	cols   map[string]*memCol
 	closed atomic.Bool
+	unlock func()
 }
 
 // memCol is one collection: its chromem-go store and the scan copy.
@@ -56,12 +62,21 @@ func OpenEmbedded(dir string) (*Embedded, error) {
 	if dir == "" {
 		return nil, errors.New("open embedded vector index: no directory given")
 	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("open embedded vector index: %w", err)
+	}
+	unlock, err := lockIndexDir(dir)
+	if err != nil {
+		return nil, err
+	}
 	db, err := chromem.NewPersistentDB(dir, false)
 	if err != nil {
+		unlock()
 		return nil, fmt.Errorf("open embedded vector index in %s: %w (remove the directory to rebuild it with `correctly vectors reindex`)", dir, err)
 	}
-	e := &Embedded{dir: dir, db: db, cols: map[string]*memCol{}}
+	e := &Embedded{dir: dir, db: db, cols: map[string]*memCol{}, unlock: unlock}
 	if err := e.load(); err != nil {
+		unlock()
 		return nil, fmt.Errorf("load embedded vector index from %s: %w (remove the directory to rebuild it with `correctly vectors reindex`)", dir, err)
 	}
 	return e, nil
@@ -367,7 +382,9 @@ func (e *Embedded) Drop(_ context.Context, collection string) error {
 // Close implements Index. Every write is already on disk, so Close only marks
 // the index unusable.
 func (e *Embedded) Close() error {
-	e.closed.Store(true)
+	if !e.closed.Swap(true) && e.unlock != nil {
+		e.unlock()
+	}
 	return nil
 }
 
@@ -515,4 +532,33 @@ func dotGo(a, b []float32) float32 {
 		s0 += a[i] * b[i]
 	}
 	return (s0 + s1) + (s2 + s3)
+}
+
+// ErrIndexLocked is returned by OpenEmbedded when another process has the index open.
+var ErrIndexLocked = errors.New("embedded vector index is in use")
+
+// lockIndexDir takes an exclusive flock on dir/LOCK: the embedded index lives in one process's memory,
+// so two processes writing it would each miss the other's vectors.
+func lockIndexDir(dir string) (func(), error) {
+	path := filepath.Join(dir, "LOCK")
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("open index lock: %w", err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		b, _ := os.ReadFile(path)
+		f.Close()
+		owner := strings.TrimSpace(string(b))
+		if owner == "" {
+			owner = "unknown"
+		}
+		return nil, fmt.Errorf("%w: process %s has %s open; several workers need a shared index: set CHROMA_URL (docker compose up -d, or scripts/chroma.sh start)", ErrIndexLocked, owner, dir)
+	}
+	_ = f.Truncate(0)
+	_, _ = f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)
+	return func() {
+		_ = f.Truncate(0)
+		_ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
+		f.Close()
+	}, nil
 }

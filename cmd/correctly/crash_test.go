@@ -5,9 +5,11 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -18,6 +20,7 @@ import (
 
 	"github.com/correctly/correctly/corpus"
 	"github.com/correctly/correctly/llmtest"
+	"github.com/correctly/correctly/vectors"
 )
 
 var (
@@ -165,11 +168,43 @@ func TestKilledRunResumesExactly(t *testing.T) {
 	}
 }
 
+// startChroma runs a real Chroma server through scripts/chroma.sh for one test.
+func startChroma(tb testing.TB) string {
+	tb.Helper()
+	dir := tb.TempDir()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	var stdout, stderr bytes.Buffer
+	cmd := exec.Command("../../scripts/chroma.sh", "start", dir, fmt.Sprint(port))
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err = cmd.Run()
+	tb.Cleanup(func() { _ = exec.Command("../../scripts/chroma.sh", "stop", dir).Run() })
+	if err != nil {
+		tb.Fatalf("scripts/chroma.sh start: %v\n%s\n%s", err, stdout.String(), stderr.String())
+	}
+	for _, line := range strings.Split(stdout.String(), "\n") {
+		if u, ok := strings.CutPrefix(line, "CHROMA_URL="); ok {
+			return strings.TrimSpace(u)
+		}
+	}
+	tb.Fatalf("scripts/chroma.sh start printed no CHROMA_URL:\n%s", stdout.String())
+	return ""
+}
+
+// TestTwoWorkersShareOneRun runs two worker processes on one run against a MongoDB-wire server and a
+// Chroma server: no slot is finished twice, exactly N are accepted, and of the near-duplicates the
+// fake LLM keeps writing, no pair is accepted by both workers.
 func TestTwoWorkersShareOneRun(t *testing.T) {
 	bin := buildBinary(t)
+	chroma := startChroma(t)
 	srv := llmtest.New()
 	defer srv.Close()
 	srv.Latency = 20 * time.Millisecond
+	srv.NearDuplicates = 0.3
 	// the test runs the store as a server on a TCP port, as `MONGODB_URI` users would
 	st, err := corpus.Open(context.Background(), corpus.Options{DataDir: t.TempDir(), DB: "workers", Log: zerolog.Nop()})
 	if err != nil {
@@ -177,7 +212,7 @@ func TestTwoWorkersShareOneRun(t *testing.T) {
 	}
 	defer st.Close()
 	data := t.TempDir()
-	env := cliEnv(data, srv.BaseURL(), "MONGODB_URI="+st.URI, "CORRECTLY_DB=workers")
+	env := cliEnv(data, srv.BaseURL(), "MONGODB_URI="+st.URI, "CORRECTLY_DB=workers", "CHROMA_URL="+chroma)
 
 	first := exec.Command(bin, "generate", "-n", "40", "--seed", "3", "--concurrency", "3", "--max-concurrency", "3")
 	first.Env = env
@@ -209,5 +244,35 @@ func TestTwoWorkersShareOneRun(t *testing.T) {
 	}
 	if len(pids) != 2 {
 		t.Errorf("claims came from %d processes, want both workers to have worked", len(pids))
+	}
+	recs, err := st.Records(context.Background(), corpus.RecordQuery{RunIDs: []string{runID}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var texts, ids []string
+	dups := 0
+	for _, r := range recs {
+		switch r.Status {
+		case corpus.StatusAccepted:
+			texts = append(texts, fieldText(r.Fields["before"]))
+			ids = append(ids, r.ID)
+		case corpus.StatusDuplicate:
+			dups++
+		}
+	}
+	if dups == 0 {
+		t.Errorf("no duplicate was caught, though the LLM repeated itself %d%% of the time", 30)
+	}
+	vecs, _ := vectors.NewHash().Embed(context.Background(), texts)
+	for i := range vecs {
+		for j := i + 1; j < len(vecs); j++ {
+			var dot float64
+			for k := range vecs[i] {
+				dot += float64(vecs[i][k]) * float64(vecs[j][k])
+			}
+			if 1-dot <= vectors.HashThreshold {
+				t.Errorf("near-duplicates %s and %s were both accepted (distance %.3f)", ids[i], ids[j], 1-dot)
+			}
+		}
 	}
 }

@@ -1,0 +1,143 @@
+package generator
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/correctly/correctly/corpus"
+	"github.com/correctly/correctly/prompts"
+	"github.com/correctly/correctly/vectors"
+)
+
+func (g *rig) dedup(tb testing.TB) *Dedup {
+	tb.Helper()
+	idx, err := vectors.OpenEmbedded(tb.TempDir())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { idx.Close() })
+	d := NewDedup(g.store, idx, vectors.NewHash(), g.schema, 0)
+	if err := d.Prepare(context.Background()); err != nil {
+		tb.Fatal(err)
+	}
+	return d
+}
+
+func TestDedupCatchesRepeatsOfEarlierRuns(t *testing.T) {
+	g := newRig(t)
+	d := g.dedup(t)
+	first := g.newRun(t, 20)
+	r := g.runner(t, 4)
+	r.Dedup = d
+	if _, err := r.Run(context.Background(), first); err != nil {
+		t.Fatal(err)
+	}
+	// the LLM now keeps retelling earlier stories with a name changed
+	g.server.NearDuplicates = 0.5
+	second := g.newRun(t, 20)
+	stats, err := r.Run(context.Background(), second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if stats.Accepted != 20 || stats.Duplicate == 0 {
+		t.Fatalf("second run: %d accepted, %d duplicates; want 20 accepted and some duplicates", stats.Accepted, stats.Duplicate)
+	}
+	dups, err := g.store.Records(context.Background(), corpus.RecordQuery{RunIDs: []string{second.ID}, Status: corpus.StatusDuplicate})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fromFirst := 0
+	for _, rec := range dups {
+		if rec.DupOf == "" || rec.Distance == nil || *rec.Distance > d.Threshold {
+			t.Errorf("duplicate %s: dup_of %q distance %v, want a neighbour within %.2f", rec.ID, rec.DupOf, rec.Distance, d.Threshold)
+		}
+		if strings.HasPrefix(rec.DupOf, first.ID) {
+			fromFirst++
+		}
+	}
+	if fromFirst == 0 {
+		t.Error("no duplicate pointed at the first run: dedup must cover the whole corpus")
+	}
+}
+
+func TestDedupKeepsDistinctTextsOnOneTheme(t *testing.T) {
+	g := newRig(t)
+	r := g.runner(t, 4)
+	r.Dedup = g.dedup(t)
+	run := g.newRun(t, 25)
+	stats, err := r.Run(context.Background(), run)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if stats.Duplicate > 1 {
+		t.Errorf("%d of 25 distinct stories were called duplicates", stats.Duplicate)
+	}
+}
+
+func TestExamplesNeverReturnTheRecordItself(t *testing.T) {
+	g := newRig(t)
+	d := g.dedup(t)
+	r := g.runner(t, 2)
+	r.Dedup = d
+	run := g.newRun(t, 6)
+	if _, err := r.Run(context.Background(), run); err != nil {
+		t.Fatal(err)
+	}
+	recs, err := g.store.Records(context.Background(), corpus.RecordQuery{RunIDs: []string{run.ID}, Status: corpus.StatusAccepted})
+	if err != nil {
+		t.Fatal(err)
+	}
+	self := recs[0]
+	ex := &prompts.Examples{K: 3, Field: "before", Query: "{{.q}}"}
+	data := map[string]any{"q": self.Fields["before"], "run_id": run.ID, "slot": self.Slot}
+	got, err := d.Examples(context.Background(), ex, data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 3 {
+		t.Fatalf("Examples returned %d records, want 3", len(got))
+	}
+	for _, e := range got {
+		if e["id"] == self.ID {
+			t.Errorf("Examples for slot %d returned its own record", self.Slot)
+		}
+	}
+	again, _ := d.Examples(context.Background(), ex, data)
+	for i := range got {
+		if got[i]["id"] != again[i]["id"] {
+			t.Errorf("Examples is not deterministic: %v then %v", got[i]["id"], again[i]["id"])
+		}
+	}
+}
+
+func TestReindexReproducesNeighbours(t *testing.T) {
+	g := newRig(t)
+	d := g.dedup(t)
+	r := g.runner(t, 4)
+	r.Dedup = d
+	run := g.newRun(t, 12)
+	if _, err := r.Run(context.Background(), run); err != nil {
+		t.Fatal(err)
+	}
+	q := "Yesterday I go to Busan with my sister and we stay at hotel."
+	before, err := d.Similar(context.Background(), "before", q, 5, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.Reindex(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	after, err := d.Similar(context.Background(), "before", q, 5, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(before) != 5 || len(after) != 5 {
+		t.Fatalf("Similar returned %d then %d neighbours, want 5", len(before), len(after))
+	}
+	for i := range before {
+		if before[i].RecordID != after[i].RecordID {
+			t.Errorf("neighbour %d: %s before reindex, %s after", i, before[i].RecordID, after[i].RecordID)
+		}
+	}
+}
