@@ -17,6 +17,9 @@ import (
 type Inserter struct {
 	coll *mongo.Collection
 	max  int
+	// serial, when set, is held around each write: SQLite has one writer, and a queue is faster than
+	// its busy handler's sleeps
+	serial *sync.Mutex
 
 	mu      sync.Mutex
 	pending []*insertReq
@@ -38,6 +41,9 @@ func (s *Store) Inserter(collection string) *Inserter {
 	in, ok := s.inserters[collection]
 	if !ok {
 		in = &Inserter{coll: s.C(collection), max: 256}
+		if s.Embedded {
+			in.serial = &s.writeMu
+		}
 		s.inserters[collection] = in
 	}
 	return in
@@ -77,6 +83,10 @@ func (in *Inserter) drain(ctx context.Context) {
 }
 
 func (in *Inserter) write(ctx context.Context, batch []*insertReq) {
+	if in.serial != nil {
+		in.serial.Lock()
+		defer in.serial.Unlock()
+	}
 	if len(batch) == 1 {
 		_, err := in.coll.InsertOne(ctx, batch[0].doc)
 		batch[0].done <- err

@@ -94,12 +94,12 @@ func (u Usage) Add(v Usage) Usage {
 // never asks for it again. A malformed answer is stored too, with ParseError set.
 type Step struct {
 	ID         string         `bson:"_id" json:"id"`
-	RunID      string         `bson:"run_id" json:"run_id"`
+	RunID      string         `bson:"run_id,omitempty" json:"run_id,omitempty"`
 	Slot       int            `bson:"slot" json:"slot"`
 	Step       string         `bson:"step" json:"step"`
 	Try        int            `bson:"try" json:"try"`
 	Model      string         `bson:"model,omitempty" json:"model,omitempty"`
-	Raw        string         `bson:"raw" json:"raw"`
+	Raw        string         `bson:"raw,omitempty" json:"raw,omitempty"`
 	Fields     map[string]any `bson:"fields,omitempty" json:"fields,omitempty"`
 	ParseError string         `bson:"parse_error,omitempty" json:"parse_error,omitempty"`
 	Usage      Usage          `bson:"usage" json:"usage"`

@@ -48,6 +48,7 @@ type Store struct {
 	stop      func()
 	insMu     sync.Mutex
 	inserters map[string]*Inserter
+	writeMu   sync.Mutex // serialises the embedded store's batched writes
 }
 
 // Open connects to the MongoDB server at o.URI, or starts the embedded store in o.DataDir when o.URI is

@@ -69,7 +69,7 @@ func (b *LLMBackend) Request(st *prompts.Step, data map[string]any) (ChatRequest
 }
 
 // Produce runs the steps of one slot.
-func (b *LLMBackend) Produce(ctx context.Context, s *Slot, save func(corpus.Step) error) (*Product, error) {
+func (b *LLMBackend) Produce(ctx context.Context, s *Slot, save func(*corpus.Step) error) (*Product, error) {
 	prod := &Product{Fields: map[string]any{}}
 	data := TemplateData(s)
 	for i := range b.Schema.Steps {
@@ -113,7 +113,7 @@ func (b *LLMBackend) Produce(ctx context.Context, s *Slot, save func(corpus.Step
 				step.ParseError, step.Fields = perr.Error(), nil
 				lastErr = perr
 			}
-			if err := save(step); err != nil {
+			if err := save(&step); err != nil {
 				return prod, fmt.Errorf("store answer of step %s: %w", st.Name, err)
 			}
 			prod.Steps = append(prod.Steps, step)

@@ -25,7 +25,7 @@ type RulesBackend struct {
 func (b *RulesBackend) Produces() []string { return []string{"before", "after", "points"} }
 
 // Produce injects errors into the slot's text.
-func (b *RulesBackend) Produce(_ context.Context, s *Slot, _ func(corpus.Step) error) (*Product, error) {
+func (b *RulesBackend) Produce(_ context.Context, s *Slot, _ func(*corpus.Step) error) (*Product, error) {
 	if len(b.Texts) == 0 {
 		return nil, errors.New("rules backend has no source text: give --source FILE with one clean text a line")
 	}

@@ -69,17 +69,17 @@ func benchRun(tb testing.TB, st *corpus.Store, s *prompts.Schema, backend string
 	return run
 }
 
-// checkExact fails the benchmark unless the run ended done with exactly n accepted records in the
-// store, and returns how many were lost (wanted but not accepted).
-func checkExact(b *testing.B, st *corpus.Store, run *corpus.Run, stats Stats) int {
+// lostRecords returns how many of the run's target are not accepted in the store, and logs why
+// when the run did not end done with exactly its target. A short run is a figure for the table
+// (lost_records), not a benchmark failure, so that the other figures are still reported.
+func lostRecords(b *testing.B, st *corpus.Store, run *corpus.Run, stats Stats) int {
 	b.Helper()
 	got := countStatus(b, st, run.ID)
-	lost := max(0, run.Target-got[corpus.StatusAccepted])
 	if stats.Status != corpus.RunDone || got[corpus.StatusAccepted] != run.Target {
-		b.Errorf("run %s ended %q (%s) with %d accepted in the store (all: %v), want done with exactly %d",
+		b.Logf("LOST: run %s ended %q (%s) with %d accepted in the store (all: %v), want done with exactly %d",
 			run.ID, stats.Status, stats.Message, got[corpus.StatusAccepted], got, run.Target)
 	}
-	return lost
+	return max(0, run.Target-got[corpus.StatusAccepted])
 }
 
 // BenchmarkRateLimitedThroughput runs `generate -n 100 --rpm 600` (default concurrency 4, at most
@@ -116,7 +116,7 @@ func BenchmarkRateLimitedThroughput(b *testing.B) {
 		if err != nil {
 			b.Fatalf("Run: %v", err)
 		}
-		lostSum += float64(checkExact(b, st, run, stats))
+		lostSum += float64(lostRecords(b, st, run, stats))
 		answered := srv.AnsweredTimes()
 		if len(answered) < 2 {
 			b.Fatalf("server answered %d requests, want at least 2", len(answered))
@@ -161,7 +161,7 @@ func BenchmarkEngineThroughput(b *testing.B) {
 	}
 	for _, tc := range cases {
 		b.Run(tc.name, func(b *testing.B) {
-			var accepted, attempts int
+			var accepted, attempts, lost int
 			var elapsed time.Duration
 			for round := 0; round < b.N; round++ {
 				b.StopTimer()
@@ -196,7 +196,7 @@ func BenchmarkEngineThroughput(b *testing.B) {
 				if err != nil {
 					b.Fatalf("Run: %v", err)
 				}
-				checkExact(b, st, run, stats)
+				lost += lostRecords(b, st, run, stats)
 				accepted += stats.Accepted
 				attempts += stats.Attempts()
 				elapsed += stats.Elapsed
@@ -206,6 +206,7 @@ func BenchmarkEngineThroughput(b *testing.B) {
 			}
 			b.ReportMetric(float64(accepted)/elapsed.Seconds(), "records/s")
 			b.ReportMetric(float64(attempts)/elapsed.Seconds(), "attempts/s")
+			b.ReportMetric(float64(lost)/float64(b.N), "lost_records")
 		})
 	}
 }

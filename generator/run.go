@@ -44,7 +44,7 @@ type Product struct {
 
 // Backend makes the fields of one slot. save stores each paid answer the moment it arrives.
 type Backend interface {
-	Produce(ctx context.Context, s *Slot, save func(corpus.Step) error) (*Product, error)
+	Produce(ctx context.Context, s *Slot, save func(*corpus.Step) error) (*Product, error)
 	// Produces lists the fields the backend fills; validators reading other fields are skipped.
 	Produces() []string
 }
@@ -544,7 +544,7 @@ func (r *Runner) doSlot(ctx context.Context, run *corpus.Run, st *state, p pendi
 		}
 		slot.Done = done
 	}
-	save := func(s corpus.Step) error {
+	save := func(s *corpus.Step) error {
 		s.ID = fmt.Sprintf("%s/%d/%s/%d", run.ID, p.slot, s.Step, s.Try)
 		s.RunID, s.Slot = run.ID, p.slot
 		if s.CreatedAt.IsZero() {
@@ -629,10 +629,14 @@ func (r *Runner) newRecord(run *corpus.Run, slot *Slot, prod *Product) *corpus.R
 		}
 		rec.Dims = dims
 	}
-	rec.Steps = prod.Steps
-	for _, s := range prod.Steps {
+	// the record keeps each answer's accounting; the raw answers stay in the steps collection, where
+	// they were stored the moment they arrived (corpus show joins them)
+	rec.Steps = make([]corpus.Step, len(prod.Steps))
+	for i, s := range prod.Steps {
 		rec.Usage = rec.Usage.Add(s.Usage)
 		rec.LatencyMS += s.LatencyMS
+		rec.Steps[i] = corpus.Step{ID: s.ID, Step: s.Step, Try: s.Try, Model: s.Model, ParseError: s.ParseError,
+			Usage: s.Usage, LatencyMS: s.LatencyMS, CreatedAt: s.CreatedAt}
 	}
 	rec.Cost = r.Price.Cost(rec.Usage.PromptTokens, rec.Usage.CompletionTokens)
 	rec.Edits = prod.Edits

@@ -28,10 +28,12 @@ if [ -n "${OPENAI_API_KEY:-}" ] || [ -n "${OPENAI_BASE_URL:-}" ]; then
 	step "generate: 20 records with the LLM (correction_script)"
 	"$BIN" generate --prompt correction_script -n 20 --seed 1
 	prompt=correction_script
+	"$BIN" corpus list --limit 3
 else
 	step "generate: 200 records offline with the rules backend (no API key needed)"
 	"$BIN" generate --backend rules -n 200 --seed 1
 	prompt=learner_errors
+	"$BIN" corpus list --limit 3
 	step "the same schema, as an LLM would be asked (dry run, no request)"
 	"$BIN" generate --prompt correction_script -n 20 --seed 1 --dry-run | tail -n 1
 fi

@@ -15,6 +15,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"syscall"
+	"time"
 
 	"github.com/philippgille/chromem-go"
 )
@@ -30,6 +31,10 @@ type Embedded struct {
 	cols   map[string]*memCol
 	closed atomic.Bool
 	unlock func()
+
+	dirty   atomic.Bool   // changed since the last save
+	saveMu  sync.Mutex    // one save at a time
+	flushed chan struct{} // closed by Close to stop the flush loop
 }
 
 // memCol is one collection: its chromem-go store and the scan copy.
@@ -56,8 +61,18 @@ func noEmbed(context.Context, string) ([]float32, error) {
 	return nil, errors.New("correctly stores precomputed vectors only")
 }
 
+// snapshotFile is the embedded index's file in its directory: chromem-go's own export format.
+const snapshotFile = "index.gob.gz"
+
 // OpenEmbedded opens (creating if missing) the embedded index persisted in dir
 // and loads every collection into memory.
+//
+// chromem-go's persistent mode writes one file per vector, which made every
+// add cost a file creation; instead the chromem-go DB lives in memory and is
+// saved whole, atomically, into dir/index.gob.gz at most every few seconds
+// after a change and on Close. A crash can lose the last seconds of vectors:
+// MongoDB is the source of truth, and an index holding fewer vectors than there
+// are accepted records is rebuilt from them (`correctly vectors reindex`).
 func OpenEmbedded(dir string) (*Embedded, error) {
 	if dir == "" {
 		return nil, errors.New("open embedded vector index: no directory given")
@@ -69,17 +84,56 @@ func OpenEmbedded(dir string) (*Embedded, error) {
 	if err != nil {
 		return nil, err
 	}
-	db, err := chromem.NewPersistentDB(dir, false)
-	if err != nil {
-		unlock()
-		return nil, fmt.Errorf("open embedded vector index in %s: %w (remove the directory to rebuild it with `correctly vectors reindex`)", dir, err)
+	db := chromem.NewDB()
+	snap := filepath.Join(dir, snapshotFile)
+	if _, err := os.Stat(snap); err == nil {
+		if err := db.ImportFromFile(snap, ""); err != nil {
+			unlock()
+			return nil, fmt.Errorf("open embedded vector index %s: %w (remove it; it is rebuilt from the records with `correctly vectors reindex`)", snap, err)
+		}
 	}
-	e := &Embedded{dir: dir, db: db, cols: map[string]*memCol{}, unlock: unlock}
+	e := &Embedded{dir: dir, db: db, cols: map[string]*memCol{}, unlock: unlock, flushed: make(chan struct{})}
 	if err := e.load(); err != nil {
 		unlock()
 		return nil, fmt.Errorf("load embedded vector index from %s: %w (remove the directory to rebuild it with `correctly vectors reindex`)", dir, err)
 	}
+	go e.flushLoop()
 	return e, nil
+}
+
+// flushInterval is how long a change may stay only in memory.
+const flushInterval = 3 * time.Second
+
+func (e *Embedded) flushLoop() {
+	t := time.NewTicker(flushInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-e.flushed:
+			return
+		case <-t.C:
+			if e.dirty.Load() {
+				_ = e.save()
+			}
+		}
+	}
+}
+
+// save writes the whole index to a temporary file and renames it into place.
+func (e *Embedded) save() error {
+	e.saveMu.Lock()
+	defer e.saveMu.Unlock()
+	e.dirty.Store(false)
+	tmp := filepath.Join(e.dir, snapshotFile+".tmp")
+	if err := e.db.ExportToFile(tmp, true, ""); err != nil {
+		e.dirty.Store(true)
+		return fmt.Errorf("save embedded vector index: %w", err)
+	}
+	if err := os.Rename(tmp, filepath.Join(e.dir, snapshotFile)); err != nil {
+		e.dirty.Store(true)
+		return fmt.Errorf("save embedded vector index: %w", err)
+	}
+	return nil
 }
 
 // load reads all documents through chromem-go's export, the one public way to
@@ -221,6 +275,7 @@ func (e *Embedded) Add(ctx context.Context, collection string, items []Item) err
 			return fmt.Errorf("add %d items to %q: %w", len(items), collection, err)
 		}
 		if done {
+			e.dirty.Store(true)
 			return nil
 		}
 		// Dropped while we waited for the write lock: create it anew.
@@ -376,16 +431,25 @@ func (e *Embedded) Drop(_ context.Context, collection string) error {
 	if err := e.db.DeleteCollection(collection); err != nil {
 		return fmt.Errorf("drop collection %q in %s: %w", collection, e.dir, err)
 	}
+	e.dirty.Store(true)
 	return nil
 }
 
-// Close implements Index. Every write is already on disk, so Close only marks
+// Close implements Index: it saves what changed since the last save and marks
 // the index unusable.
 func (e *Embedded) Close() error {
-	if !e.closed.Swap(true) && e.unlock != nil {
+	if e.closed.Swap(true) {
+		return nil
+	}
+	close(e.flushed)
+	var err error
+	if e.dirty.Load() {
+		err = e.save()
+	}
+	if e.unlock != nil {
 		e.unlock()
 	}
-	return nil
+	return err
 }
 
 // cand is a scan candidate: row index and distance.

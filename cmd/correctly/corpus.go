@@ -124,6 +124,10 @@ func newCorpusShowCommand(a *app) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			// the raw answers live in the steps collection, stored as they arrived
+			if steps, err := st.SlotSteps(cmd.Context(), r.RunID, r.Slot); err == nil && len(steps) > 0 {
+				r.Steps = steps
+			}
 			if asJSON {
 				return a.printJSON(r)
 			}
@@ -155,6 +159,13 @@ func newCorpusShowCommand(a *app) *cobra.Command {
 				for _, e := range r.Edits {
 					fmt.Fprintf(w, "%-14s %q → %q\n", e.Type, e.O, e.C)
 				}
+			}
+			for _, s := range r.Steps {
+				fmt.Fprintf(w, "\n## answer to step %s (try %d, %s, %d+%d tokens, %dms)\n", s.Step, s.Try, s.Model, s.Usage.PromptTokens, s.Usage.CompletionTokens, s.LatencyMS)
+				if s.ParseError != "" {
+					fmt.Fprintf(w, "unusable: %s\n", s.ParseError)
+				}
+				fmt.Fprintln(w, strings.TrimSpace(s.Raw))
 			}
 			fmt.Fprintf(w, "\ntokens %d in / %d out  cost $%.5f  latency %dms  %d answers stored\n", r.Usage.PromptTokens, r.Usage.CompletionTokens, r.Cost, r.LatencyMS, len(r.Steps))
 			return nil

@@ -1,0 +1,219 @@
+package corpus
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+)
+
+// ErrSplitExists is returned by CreateSplit when a split of that name is already stored: splits are
+// immutable, so a new one needs a new name.
+var ErrSplitExists = errors.New("split already exists")
+
+// PartRatio is one part of a split and the share of records it aims at.
+type PartRatio struct {
+	Part  string  `bson:"part" json:"part"`
+	Ratio float64 `bson:"ratio" json:"ratio"`
+}
+
+// Split is one immutable division of accepted records into parts (train, val, test, ...). Its ID is its
+// name. Membership lives in the split_members collection, one document per record.
+type Split struct {
+	ID        string      `bson:"_id" json:"name"`
+	Ratios    []PartRatio `bson:"ratios" json:"ratios"`
+	Seed      int64       `bson:"seed" json:"seed"`
+	Prompt    string      `bson:"prompt,omitempty" json:"prompt,omitempty"` // the --prompt filter, NAME[@VERSION]
+	Runs      []string    `bson:"runs,omitempty" json:"runs,omitempty"`     // the --run filter
+	GroupBy   string      `bson:"group_by" json:"group_by"`                 // cluster, key_expression or none
+	Stratify  []string    `bson:"stratify,omitempty" json:"stratify,omitempty"`
+	Tolerance float64     `bson:"tolerance" json:"tolerance"`
+	// Near-duplicate settings the clusters were built with (and that `split check` uses).
+	Embedder  string   `bson:"embedder,omitempty" json:"embedder,omitempty"`
+	Fields    []string `bson:"fields,omitempty" json:"fields,omitempty"`
+	Threshold float64  `bson:"threshold,omitempty" json:"threshold,omitempty"`
+
+	Records      int            `bson:"records" json:"records"`
+	Counts       map[string]int `bson:"counts" json:"counts"` // records per part
+	Groups       int            `bson:"groups" json:"groups"`
+	LargestGroup int            `bson:"largest_group" json:"largest_group"`
+	NearPairs    int            `bson:"near_pairs" json:"near_pairs"`       // near-duplicate pairs found among the records
+	MaxDeviation float64        `bson:"max_deviation" json:"max_deviation"` // worst stratum deviation, in records beyond rounding
+	WithinTol    bool           `bson:"within_tolerance" json:"within_tolerance"`
+	CreatedAt    time.Time      `bson:"created_at" json:"created_at"`
+
+	Extra map[string]any `bson:",inline" json:"extra,omitempty"`
+}
+
+// SplitMember puts one record in one part of one split.
+type SplitMember struct {
+	Split    string `bson:"split" json:"split"`
+	RecordID string `bson:"record_id" json:"record_id"`
+	Part     string `bson:"part" json:"part"`
+	Group    int    `bson:"group" json:"group"` // the record's group (cluster) number within the split
+}
+
+// splitBatch is how many members one InsertMany carries.
+const splitBatch = 1000
+
+// CreateSplit stores a new split and its members. It refuses (ErrSplitExists) a name that is taken.
+// Members are written first and the split document last, so a split that can be read is complete; the
+// members an interrupted attempt left behind are removed by the next attempt at that name.
+func (s *Store) CreateSplit(ctx context.Context, sp *Split, members []SplitMember) error {
+	if sp.ID == "" {
+		return errors.New("create split: empty name")
+	}
+	if _, err := s.GetSplit(ctx, sp.ID); err == nil {
+		return fmt.Errorf("create split %q: %w: splits are immutable, pick another name (`correctly split list` shows the taken ones)", sp.ID, ErrSplitExists)
+	} else if !errors.Is(err, ErrNotFound) {
+		return err
+	}
+	if _, err := s.C(SplitMembers).DeleteMany(ctx, bson.D{{Key: "split", Value: sp.ID}}); err != nil {
+		return fmt.Errorf("create split %q: clear members of an interrupted attempt: %w", sp.ID, err)
+	}
+	for lo := 0; lo < len(members); lo += splitBatch {
+		hi := min(lo+splitBatch, len(members))
+		docs := make([]any, 0, hi-lo)
+		for i := lo; i < hi; i++ {
+			m := members[i]
+			if m.Split != sp.ID {
+				return fmt.Errorf("create split %q: member %s names split %q", sp.ID, m.RecordID, m.Split)
+			}
+			docs = append(docs, m)
+		}
+		if _, err := s.C(SplitMembers).InsertMany(ctx, docs); err != nil {
+			if IsDuplicate(err) {
+				return fmt.Errorf("create split %q: a record is listed twice, or another process is creating a split of that name: %w", sp.ID, err)
+			}
+			return fmt.Errorf("create split %q: store members %d-%d: %w", sp.ID, lo, hi, err)
+		}
+	}
+	if sp.CreatedAt.IsZero() {
+		sp.CreatedAt = time.Now().UTC()
+	}
+	if _, err := s.C(Splits).InsertOne(ctx, sp); err != nil {
+		if IsDuplicate(err) {
+			return fmt.Errorf("create split %q: %w: another process created it a moment ago", sp.ID, ErrSplitExists)
+		}
+		return fmt.Errorf("create split %q: %w", sp.ID, err)
+	}
+	return nil
+}
+
+// GetSplit loads a split by name; ErrNotFound when there is none.
+func (s *Store) GetSplit(ctx context.Context, name string) (*Split, error) {
+	var sp Split
+	err := s.C(Splits).FindOne(ctx, bson.D{{Key: "_id", Value: name}}).Decode(&sp)
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		return nil, fmt.Errorf("split %q: %w (see `correctly split list`)", name, ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("load split %q: %w", name, err)
+	}
+	return &sp, nil
+}
+
+// SplitList returns every split, newest first.
+func (s *Store) SplitList(ctx context.Context) ([]Split, error) {
+	out := []Split{}
+	if err := s.findAll(ctx, Splits, bson.D{}, options.Find().SetSort(bson.D{{Key: "created_at", Value: -1}}), &out); err != nil {
+		return nil, fmt.Errorf("list splits: %w", err)
+	}
+	return out, nil
+}
+
+// SplitMembers returns the record IDs in one part of a split, sorted; part "" returns the records of
+// every part. A split that does not exist gives ErrNotFound; a part with no records gives an empty list.
+func (s *Store) SplitMembers(ctx context.Context, name, part string) ([]string, error) {
+	ms, err := s.SplitMembership(ctx, name, part)
+	if err != nil {
+		return nil, err
+	}
+	ids := make([]string, len(ms))
+	for i, m := range ms {
+		ids[i] = m.RecordID
+	}
+	return ids, nil
+}
+
+// SplitMembership returns the members of one part of a split (every part for part ""), sorted by
+// record ID. A split that does not exist gives ErrNotFound.
+func (s *Store) SplitMembership(ctx context.Context, name, part string) ([]SplitMember, error) {
+	if _, err := s.GetSplit(ctx, name); err != nil {
+		return nil, err
+	}
+	filter := bson.D{{Key: "split", Value: name}}
+	if part != "" {
+		filter = append(filter, bson.E{Key: "part", Value: part})
+	}
+	out := []SplitMember{}
+	opts := options.Find().SetProjection(bson.D{{Key: "_id", Value: 0}})
+	if err := s.findAll(ctx, SplitMembers, filter, opts, &out); err != nil {
+		return nil, fmt.Errorf("read members of split %q: %w", name, err)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].RecordID < out[j].RecordID })
+	return out, nil
+}
+
+// EachRecordByID streams the records with the given IDs to fn in the order of ids, leaving out step
+// answers. IDs whose record is gone are skipped and counted in the returned number.
+func (s *Store) EachRecordByID(ctx context.Context, ids []string, fn func(*Record) error) (missing int, err error) {
+	const batch = 500
+	opts := options.Find().SetProjection(bson.D{{Key: "steps", Value: 0}})
+	for lo := 0; lo < len(ids); lo += batch {
+		hi := min(lo+batch, len(ids))
+		var recs []Record
+		if err := s.findAll(ctx, Records, bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: ids[lo:hi]}}}}, opts, &recs); err != nil {
+			return missing, fmt.Errorf("read records by id: %w", err)
+		}
+		byID := make(map[string]*Record, len(recs))
+		for i := range recs {
+			byID[recs[i].ID] = &recs[i]
+		}
+		for _, id := range ids[lo:hi] {
+			r, ok := byID[id]
+			if !ok {
+				missing++
+				continue
+			}
+			if err := fn(r); err != nil {
+				return missing, err
+			}
+		}
+	}
+	return missing, nil
+}
+
+// PromptVersions returns the distinct prompt versions of the records q selects, sorted.
+func (s *Store) PromptVersions(ctx context.Context, q RecordQuery) ([]string, error) {
+	// a projected scan rather than distinct: FerretDB's distinct answer does not decode with driver v2
+	cur, err := s.C(Records).Find(ctx, q.filter(), options.Find().SetProjection(bson.D{{Key: "_id", Value: 0}, {Key: "prompt_version", Value: 1}}))
+	if err != nil {
+		return nil, fmt.Errorf("list prompt versions of records: %w", err)
+	}
+	defer cur.Close(ctx)
+	seen := map[string]bool{}
+	for cur.Next(ctx) {
+		var r struct {
+			V string `bson:"prompt_version"`
+		}
+		if err := cur.Decode(&r); err != nil {
+			return nil, fmt.Errorf("list prompt versions of records: %w", err)
+		}
+		seen[r.V] = true
+	}
+	if err := cur.Err(); err != nil {
+		return nil, fmt.Errorf("list prompt versions of records: %w", err)
+	}
+	vs := make([]string, 0, len(seen))
+	for v := range seen {
+		vs = append(vs, v)
+	}
+	sort.Strings(vs)
+	return vs, nil
+}
