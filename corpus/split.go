@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"sort"
+	"syscall"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -45,6 +47,9 @@ type Split struct {
 	NearPairs    int            `bson:"near_pairs" json:"near_pairs"`       // near-duplicate pairs found among the records
 	MaxDeviation float64        `bson:"max_deviation" json:"max_deviation"` // worst stratum deviation, in records beyond rounding
 	WithinTol    bool           `bson:"within_tolerance" json:"within_tolerance"`
+	Status       string         `bson:"status" json:"status"` // SplitCreating, then SplitReady
+	Host         string         `bson:"host,omitempty" json:"host,omitempty"`
+	PID          int            `bson:"pid,omitempty" json:"pid,omitempty"` // of the process that created it
 	CreatedAt    time.Time      `bson:"created_at" json:"created_at"`
 
 	Extra map[string]any `bson:",inline" json:"extra,omitempty"`
@@ -58,54 +63,121 @@ type SplitMember struct {
 	Group    int    `bson:"group" json:"group"` // the record's group (cluster) number within the split
 }
 
+// Split statuses: a split is written in two steps, its document first (claiming the name), then
+// its members; only a ready split can be read.
+const (
+	SplitCreating = "creating"
+	SplitReady    = "ready"
+)
+
 // splitBatch is how many members one InsertMany carries.
 const splitBatch = 1000
 
+// staleSplitClaim is how old an unfinished split must be before another host may take its name over;
+// on the same host, a claim whose process is gone is taken over at once.
+const staleSplitClaim = 24 * time.Hour
+
 // CreateSplit stores a new split and its members. It refuses (ErrSplitExists) a name that is taken.
-// Members are written first and the split document last, so a split that can be read is complete; the
-// members an interrupted attempt left behind are removed by the next attempt at that name.
+// The split document is inserted first, with status creating: its unique name is the claim, so two
+// processes never write members of one name. The members follow in batches, then the status turns
+// ready. A creation that fails removes what it wrote; one whose process died is taken over by the
+// next attempt at the name.
 func (s *Store) CreateSplit(ctx context.Context, sp *Split, members []SplitMember) error {
 	if sp.ID == "" {
 		return errors.New("create split: empty name")
 	}
-	if _, err := s.GetSplit(ctx, sp.ID); err == nil {
-		return fmt.Errorf("create split %q: %w: splits are immutable, pick another name (`correctly split list` shows the taken ones)", sp.ID, ErrSplitExists)
-	} else if !errors.Is(err, ErrNotFound) {
-		return err
-	}
-	if _, err := s.C(SplitMembers).DeleteMany(ctx, bson.D{{Key: "split", Value: sp.ID}}); err != nil {
-		return fmt.Errorf("create split %q: clear members of an interrupted attempt: %w", sp.ID, err)
-	}
-	for lo := 0; lo < len(members); lo += splitBatch {
-		hi := min(lo+splitBatch, len(members))
-		docs := make([]any, 0, hi-lo)
-		for i := lo; i < hi; i++ {
-			m := members[i]
-			if m.Split != sp.ID {
-				return fmt.Errorf("create split %q: member %s names split %q", sp.ID, m.RecordID, m.Split)
-			}
-			docs = append(docs, m)
-		}
-		if _, err := s.C(SplitMembers).InsertMany(ctx, docs); err != nil {
-			if IsDuplicate(err) {
-				return fmt.Errorf("create split %q: a record is listed twice, or another process is creating a split of that name: %w", sp.ID, err)
-			}
-			return fmt.Errorf("create split %q: store members %d-%d: %w", sp.ID, lo, hi, err)
+	for _, m := range members {
+		if m.Split != sp.ID {
+			return fmt.Errorf("create split %q: member %s names split %q", sp.ID, m.RecordID, m.Split)
 		}
 	}
 	if sp.CreatedAt.IsZero() {
 		sp.CreatedAt = time.Now().UTC()
 	}
-	if _, err := s.C(Splits).InsertOne(ctx, sp); err != nil {
-		if IsDuplicate(err) {
-			return fmt.Errorf("create split %q: %w: another process created it a moment ago", sp.ID, ErrSplitExists)
+	sp.Status = SplitCreating
+	sp.Host, _ = os.Hostname()
+	sp.PID = os.Getpid()
+	if err := s.claimSplit(ctx, sp); err != nil {
+		return err
+	}
+	release := func() {
+		// leave the name free again; a fresh context, as ctx may be what failed
+		c, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		_, _ = s.C(SplitMembers).DeleteMany(c, bson.D{{Key: "split", Value: sp.ID}})
+		_, _ = s.C(Splits).DeleteOne(c, bson.D{{Key: "_id", Value: sp.ID}, {Key: "status", Value: SplitCreating}})
+	}
+	for lo := 0; lo < len(members); lo += splitBatch {
+		hi := min(lo+splitBatch, len(members))
+		docs := make([]any, 0, hi-lo)
+		for i := lo; i < hi; i++ {
+			docs = append(docs, members[i])
 		}
-		return fmt.Errorf("create split %q: %w", sp.ID, err)
+		if _, err := s.C(SplitMembers).InsertMany(ctx, docs); err != nil {
+			release()
+			if IsDuplicate(err) {
+				return fmt.Errorf("create split %q: a record is listed twice: %w", sp.ID, err)
+			}
+			return fmt.Errorf("create split %q: store members %d-%d: %w", sp.ID, lo, hi, err)
+		}
+	}
+	_, err := s.C(Splits).UpdateOne(ctx, bson.D{{Key: "_id", Value: sp.ID}}, bson.D{{Key: "$set", Value: bson.D{{Key: "status", Value: SplitReady}}}})
+	if err != nil {
+		release()
+		return fmt.Errorf("create split %q: mark it ready: %w", sp.ID, err)
+	}
+	sp.Status = SplitReady
+	return nil
+}
+
+// claimSplit inserts the split document with status creating, taking over the name from an
+// unfinished split whose process is gone.
+func (s *Store) claimSplit(ctx context.Context, sp *Split) error {
+	for try := 0; ; try++ {
+		_, err := s.C(Splits).InsertOne(ctx, sp)
+		if err == nil {
+			break
+		}
+		if !IsDuplicate(err) {
+			return fmt.Errorf("create split %q: %w", sp.ID, err)
+		}
+		var old Split
+		if err := s.C(Splits).FindOne(ctx, bson.D{{Key: "_id", Value: sp.ID}}).Decode(&old); err != nil {
+			return fmt.Errorf("create split %q: read the split of that name: %w", sp.ID, err)
+		}
+		if old.Status != SplitCreating {
+			return fmt.Errorf("create split %q: %w: splits are immutable, pick another name (`correctly split list` shows the taken ones)", sp.ID, ErrSplitExists)
+		}
+		host, _ := os.Hostname()
+		dead := old.Host == host && !processAlive(old.PID)
+		if try > 0 || !(dead || time.Since(old.CreatedAt) > staleSplitClaim) {
+			return fmt.Errorf("create split %q: %w: process %d on %s has been creating it since %s; wait for it, or pick another name",
+				sp.ID, ErrSplitExists, old.PID, old.Host, old.CreatedAt.Format(time.RFC3339))
+		}
+		// an interrupted creation: remove what it left, then claim the name again
+		if _, err := s.C(SplitMembers).DeleteMany(ctx, bson.D{{Key: "split", Value: sp.ID}}); err != nil {
+			return fmt.Errorf("create split %q: clear an interrupted attempt: %w", sp.ID, err)
+		}
+		if _, err := s.C(Splits).DeleteOne(ctx, bson.D{{Key: "_id", Value: sp.ID}, {Key: "status", Value: SplitCreating}, {Key: "pid", Value: old.PID}}); err != nil {
+			return fmt.Errorf("create split %q: clear an interrupted attempt: %w", sp.ID, err)
+		}
+	}
+	// members of a name whose document was gone (an attempt killed before its cleanup) are orphans
+	if _, err := s.C(SplitMembers).DeleteMany(ctx, bson.D{{Key: "split", Value: sp.ID}}); err != nil {
+		return fmt.Errorf("create split %q: clear members of an interrupted attempt: %w", sp.ID, err)
 	}
 	return nil
 }
 
-// GetSplit loads a split by name; ErrNotFound when there is none.
+func processAlive(pid int) bool {
+	if pid <= 0 {
+		return false
+	}
+	err := syscall.Kill(pid, 0)
+	return err == nil || errors.Is(err, syscall.EPERM)
+}
+
+// GetSplit loads a ready split by name; ErrNotFound when there is none (or it is still being created).
 func (s *Store) GetSplit(ctx context.Context, name string) (*Split, error) {
 	var sp Split
 	err := s.C(Splits).FindOne(ctx, bson.D{{Key: "_id", Value: name}}).Decode(&sp)
@@ -115,13 +187,17 @@ func (s *Store) GetSplit(ctx context.Context, name string) (*Split, error) {
 	if err != nil {
 		return nil, fmt.Errorf("load split %q: %w", name, err)
 	}
+	if sp.Status == SplitCreating {
+		return nil, fmt.Errorf("split %q: %w: it is still being created (by process %d on %s)", name, ErrNotFound, sp.PID, sp.Host)
+	}
 	return &sp, nil
 }
 
-// SplitList returns every split, newest first.
+// SplitList returns every ready split, newest first.
 func (s *Store) SplitList(ctx context.Context) ([]Split, error) {
 	out := []Split{}
-	if err := s.findAll(ctx, Splits, bson.D{}, options.Find().SetSort(bson.D{{Key: "created_at", Value: -1}}), &out); err != nil {
+	filter := bson.D{{Key: "status", Value: bson.D{{Key: "$ne", Value: SplitCreating}}}}
+	if err := s.findAll(ctx, Splits, filter, options.Find().SetSort(bson.D{{Key: "created_at", Value: -1}}), &out); err != nil {
 		return nil, fmt.Errorf("list splits: %w", err)
 	}
 	return out, nil
@@ -216,4 +292,13 @@ func (s *Store) PromptVersions(ctx context.Context, q RecordQuery) ([]string, er
 	}
 	sort.Strings(vs)
 	return vs, nil
+}
+
+// CountRecords counts the records q selects (its Limit aside).
+func (s *Store) CountRecords(ctx context.Context, q RecordQuery) (int64, error) {
+	n, err := s.C(Records).CountDocuments(ctx, q.filter())
+	if err != nil {
+		return 0, fmt.Errorf("count records: %w", err)
+	}
+	return n, nil
 }

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	"go.mongodb.org/mongo-driver/v2/bson"
 
 	"github.com/correctly/correctly/corpus"
 	"github.com/correctly/correctly/trainer"
@@ -188,52 +187,28 @@ func randomSplit(recs []corpus.Record, ratio float64, seed int64) (train, val []
 	return train, val
 }
 
-// splitRecords loads the accepted records of a stored split's train and val parts.
+// splitRecords loads the records of a stored split's train and val parts.
 func splitRecords(cmd *cobra.Command, st *corpus.Store, name string) (train, val []corpus.Record, err error) {
-	ctx := cmd.Context()
-	parts := map[string][]string{}
-	cur, err := st.C(corpus.SplitMembers).Find(ctx, bson.D{{Key: "split", Value: name}})
-	if err != nil {
-		return nil, nil, fmt.Errorf("read split %s: %w", name, err)
-	}
-	var members []struct {
-		RecordID string `bson:"record_id"`
-		Part     string `bson:"part"`
-	}
-	if err := cur.All(ctx, &members); err != nil {
-		return nil, nil, fmt.Errorf("read split %s: %w", name, err)
-	}
-	if len(members) == 0 {
-		return nil, nil, fmt.Errorf("split %q: %w: create it with `correctly split create %s`", name, corpus.ErrNotFound, name)
-	}
-	for _, m := range members {
-		parts[m.Part] = append(parts[m.Part], m.RecordID)
-	}
-	load := func(ids []string) ([]corpus.Record, error) {
-		var out []corpus.Record
-		for i := 0; i < len(ids); i += 1000 {
-			chunk := ids[i:min(i+1000, len(ids))]
-			cur, err := st.C(corpus.Records).Find(ctx, bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: chunk}}}})
-			if err != nil {
-				return nil, err
-			}
-			var recs []corpus.Record
-			if err := cur.All(ctx, &recs); err != nil {
-				return nil, err
-			}
-			out = append(out, recs...)
+	load := func(part string) ([]corpus.Record, error) {
+		ids, err := st.SplitMembers(cmd.Context(), name, part)
+		if err != nil {
+			return nil, err
 		}
-		sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
-		return out, nil
+		var out []corpus.Record
+		_, err = st.EachRecordByID(cmd.Context(), ids, func(r *corpus.Record) error {
+			out = append(out, *r)
+			return nil
+		})
+		return out, err
 	}
-	if train, err = load(parts["train"]); err != nil {
+	if train, err = load("train"); err != nil {
 		return nil, nil, err
 	}
-	if val, err = load(parts["val"]); err != nil {
+	if val, err = load("val"); err != nil {
 		return nil, nil, err
 	}
 	if len(train) == 0 {
-		return nil, nil, fmt.Errorf("split %q has no train part", name)
+		return nil, nil, fmt.Errorf("split %q has no train part: create it with --ratios train=...,val=...", name)
 	}
 	return train, val, nil
 }
