@@ -62,14 +62,14 @@ func noEmbed(context.Context, string) ([]float32, error) {
 }
 
 // snapshotFile is the embedded index's file in its directory: chromem-go's own export format.
-const snapshotFile = "index.gob.gz"
+const snapshotFile = "index.gob"
 
 // OpenEmbedded opens (creating if missing) the embedded index persisted in dir
 // and loads every collection into memory.
 //
 // chromem-go's persistent mode writes one file per vector, which made every
 // add cost a file creation; instead the chromem-go DB lives in memory and is
-// saved whole, atomically, into dir/index.gob.gz at most every few seconds
+// saved whole, atomically, into dir/index.gob at most every ten seconds
 // after a change and on Close. A crash can lose the last seconds of vectors:
 // MongoDB is the source of truth, and an index holding fewer vectors than there
 // are accepted records is rebuilt from them (`correctly vectors reindex`).
@@ -102,7 +102,7 @@ func OpenEmbedded(dir string) (*Embedded, error) {
 }
 
 // flushInterval is how long a change may stay only in memory.
-const flushInterval = 3 * time.Second
+const flushInterval = 10 * time.Second
 
 func (e *Embedded) flushLoop() {
 	t := time.NewTicker(flushInterval)
@@ -123,9 +123,16 @@ func (e *Embedded) flushLoop() {
 func (e *Embedded) save() error {
 	e.saveMu.Lock()
 	defer e.saveMu.Unlock()
+	// chromem-go's export reads its maps unguarded: hold every collection's writes meanwhile
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for _, c := range e.cols {
+		c.writeMu.Lock()
+		defer c.writeMu.Unlock()
+	}
 	e.dirty.Store(false)
 	tmp := filepath.Join(e.dir, snapshotFile+".tmp")
-	if err := e.db.ExportToFile(tmp, true, ""); err != nil {
+	if err := e.db.ExportToFile(tmp, false, ""); err != nil {
 		e.dirty.Store(true)
 		return fmt.Errorf("save embedded vector index: %w", err)
 	}
