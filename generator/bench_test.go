@@ -3,6 +3,8 @@ package generator
 import (
 	"context"
 	"fmt"
+	"os"
+	"runtime/debug"
 	"testing"
 	"time"
 
@@ -147,6 +149,10 @@ func BenchmarkRateLimitedThroughput(b *testing.B) {
 // rules injects errors offline with no HTTP. It reports accepted records/s (goal >= 500 on 2 cores
 // for llm) and attempts/s (every slot finished, whatever its outcome).
 func BenchmarkEngineThroughput(b *testing.B) {
+	// the correctly binary runs with GOGC=400 (cmd/correctly/main.go); measure the engine as it runs
+	if os.Getenv("GOGC") == "" {
+		defer debug.SetGCPercent(debug.SetGCPercent(400))
+	}
 	cases := []struct {
 		name    string
 		backend string
