@@ -362,6 +362,14 @@ func (c *chatRenderer) render(ctx context.Context, r *corpus.Record) ([]Message,
 }
 
 func exportRecords(ctx context.Context, st *corpus.Store, q corpus.RecordQuery, format string, w io.Writer) (int, error) {
+	return writeRecords(ctx, st, format, w, func(fn func(*corpus.Record) error) error {
+		return st.EachRecord(ctx, q, fn)
+	})
+}
+
+// writeRecords writes the records that each yields in one of the export formats: raw or chat JSONL,
+// or M2.
+func writeRecords(ctx context.Context, st *corpus.Store, format string, w io.Writer, each func(func(*corpus.Record) error) error) (int, error) {
 	bw := bufio.NewWriter(w)
 	enc := json.NewEncoder(bw)
 	enc.SetEscapeHTML(false)
@@ -389,7 +397,7 @@ func exportRecords(ctx context.Context, st *corpus.Store, q corpus.RecordQuery, 
 	default:
 		return 0, usagef("--format %q: use raw, chat or m2", format)
 	}
-	err := st.EachRecord(ctx, q, func(r *corpus.Record) error {
+	err := each(func(r *corpus.Record) error {
 		n++
 		return write(r)
 	})

@@ -1,9 +1,7 @@
 package main
 
 import (
-	"bufio"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"slices"
@@ -14,9 +12,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/correctly/correctly/corpus"
-	"github.com/correctly/correctly/edits"
-	"github.com/correctly/correctly/generator"
-	"github.com/correctly/correctly/prompts"
 	"github.com/correctly/correctly/splits"
 	"github.com/correctly/correctly/vectors"
 )
@@ -479,41 +474,10 @@ written whole or not at all.`,
 
 // exportRecordsByID writes the records with the given IDs in the formats of corpus export.
 func exportRecordsByID(ctx context.Context, st *corpus.Store, ids []string, format string, w io.Writer) (n, missing int, err error) {
-	bw := bufio.NewWriter(w)
-	enc := json.NewEncoder(bw)
-	enc.SetEscapeHTML(false)
-	chat := &chatRenderer{st: st, schemas: map[string]*prompts.Schema{}}
-	var write func(r *corpus.Record) error
-	switch format {
-	case "raw":
-		write = func(r *corpus.Record) error {
-			return enc.Encode(rawRecord{ID: r.ID, RunID: r.RunID, Prompt: r.Prompt, Version: r.PromptVersion, Dims: r.Dims,
-				Status: r.Status, Reasons: nonNil(r.Reasons), Fields: plainFields(r.Fields), Edits: r.Edits, CreatedAt: r.CreatedAt})
-		}
-	case "chat":
-		write = func(r *corpus.Record) error {
-			msgs, err := chat.render(ctx, r)
-			if err != nil {
-				return err
-			}
-			return enc.Encode(map[string]any{"messages": msgs})
-		}
-	case "m2":
-		write = func(r *corpus.Record) error {
-			return edits.WriteM2(bw, edits.Tokenize(fieldText(r.Fields["before"])), generator.FromCorpusEdits(r.Edits))
-		}
-	default:
-		return 0, 0, usagef("--format %q: use raw, chat or m2", format)
-	}
-	missing, err = st.EachRecordByID(ctx, ids, func(r *corpus.Record) error {
-		n++
-		return write(r)
+	n, err = writeRecords(ctx, st, format, w, func(fn func(*corpus.Record) error) error {
+		var err error
+		missing, err = st.EachRecordByID(ctx, ids, fn)
+		return err
 	})
-	if err != nil {
-		return n, missing, err
-	}
-	if err := bw.Flush(); err != nil {
-		return n, missing, err
-	}
-	return n, missing, nil
+	return n, missing, err
 }
