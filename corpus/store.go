@@ -69,8 +69,9 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 		}
 		s.URI, s.stop, s.Embedded = uri, stop, true
 	}
-	client, err := mongo.Connect(options.Client().ApplyURI(s.URI).
-		SetServerSelectionTimeout(10 * time.Second).SetTimeout(2 * time.Minute))
+	// our timeouts first, so that the URI's own options (serverSelectionTimeoutMS...) win
+	client, err := mongo.Connect(options.Client().SetServerSelectionTimeout(10 * time.Second).
+		SetTimeout(2 * time.Minute).ApplyURI(s.URI))
 	if err != nil {
 		s.stop()
 		return nil, fmt.Errorf("connect to MongoDB: %w", err)
@@ -236,7 +237,7 @@ func lockDir(dir string) (func(), error) {
 		if owner == "" {
 			owner = "unknown"
 		}
-		return nil, fmt.Errorf("%w: process %s owns %s; wait for it to finish, or run several workers against a MongoDB server (set MONGODB_URI, e.g. after `docker compose up -d`, or `correctly serve`)", ErrLocked, owner, dir)
+		return nil, fmt.Errorf("%w: process %s owns %s; wait for it to finish, or run several workers against a MongoDB server (set MONGODB_URI, e.g. after `docker compose up -d`)", ErrLocked, owner, dir)
 	}
 	_ = f.Truncate(0)
 	_, _ = f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)

@@ -2,6 +2,7 @@ package vectors
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -403,5 +404,30 @@ func TestChromaSecondClientSharesCollections(t *testing.T) {
 	mustAdd(t, a, col, Item{ID: "a2", Vector: unit(8, 3, 0, 0), Meta: map[string]string{"prompt": "p", "run": "a"}})
 	if n := mustCount(t, b, col); n != 2 {
 		t.Errorf("Count after the first client added again = %d, want 2", n)
+	}
+}
+
+func TestEmbeddedIndexHasOneOwner(t *testing.T) {
+	dir := t.TempDir()
+	first, err := OpenEmbedded(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := OpenEmbedded(dir); !errors.Is(err, ErrIndexLocked) || !strings.Contains(err.Error(), "CHROMA_URL") {
+		t.Fatalf("second OpenEmbedded = %v, want ErrIndexLocked suggesting CHROMA_URL", err)
+	}
+	if err := first.Add(context.Background(), "c1", []Item{{ID: "a", Vector: []float32{1, 0, 0}}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := first.Close(); err != nil {
+		t.Fatal(err)
+	}
+	again, err := OpenEmbedded(dir)
+	if err != nil {
+		t.Fatalf("OpenEmbedded after Close = %v", err)
+	}
+	defer again.Close()
+	if n, _ := again.Count(context.Background(), "c1"); n != 1 {
+		t.Errorf("reopened index holds %d vectors, want the 1 saved on Close", n)
 	}
 }

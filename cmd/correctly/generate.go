@@ -56,7 +56,7 @@ slots were tried.
 
 Nothing is lost or paid twice: every answer is stored the moment it arrives, and a run interrupted
 in any way (Ctrl-C, kill -9, a lost network) continues exactly where it stopped with --resume.
-Several processes may work on one run at once against a MongoDB server.
+Several processes may work on one run at once against a MongoDB server (with CHROMA_URL for dedup).
 
 The LLM is any OpenAI-compatible server: set OPENAI_API_KEY for OpenAI, or OPENAI_BASE_URL for vLLM,
 Ollama or llama.cpp. --backend rules needs neither: it injects labelled learner errors into clean
