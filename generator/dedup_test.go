@@ -141,3 +141,25 @@ func TestReindexReproducesNeighbours(t *testing.T) {
 		}
 	}
 }
+
+func TestLostIndexIsRebuiltFromTheRecords(t *testing.T) {
+	g := newRig(t)
+	r := g.runner(t, 4)
+	r.Dedup = g.dedup(t)
+	run := g.newRun(t, 10)
+	if _, err := r.Run(context.Background(), run); err != nil {
+		t.Fatal(err)
+	}
+	// the index directory is gone: a new, empty index must not be trusted
+	fresh := g.dedup(t)
+	n, err := fresh.Index.Count(context.Background(), vectors.CollectionName("before", fresh.Embedder.ID()))
+	if err != nil || n != 10 {
+		t.Fatalf("index after Prepare holds %d vectors (%v), want the 10 accepted records", n, err)
+	}
+	// and a repeat of an accepted record is still caught
+	recs, _ := g.store.Records(context.Background(), corpus.RecordQuery{RunIDs: []string{run.ID}, Status: corpus.StatusAccepted, Limit: 1})
+	ns, err := fresh.Similar(context.Background(), "before", recs[0].Fields["before"].(string), 1, "")
+	if err != nil || len(ns) != 1 || ns[0].RecordID != recs[0].ID || ns[0].Distance > 1e-4 {
+		t.Errorf("Similar(accepted text) = %v, %v; want the record itself at distance 0", ns, err)
+	}
+}
