@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"text/tabwriter"
@@ -143,7 +144,7 @@ func newCorpusShowCommand(a *app) *cobra.Command {
 			if r.DupOf != "" && r.Distance != nil {
 				fmt.Fprintf(w, "duplicate of %s (distance %.3f)\n", r.DupOf, *r.Distance)
 			}
-			for _, k := range sortedKeys(r.Fields) {
+			for _, k := range fieldOrder(r.Fields) {
 				v := r.Fields[k]
 				if isList(v) {
 					fmt.Fprintf(w, "\n## %s\n", k)
@@ -473,4 +474,21 @@ func clip(s string, n int) string {
 		return s
 	}
 	return string(r[:n-1]) + "…"
+}
+
+// fieldOrder lists a record's fields the way the seed reads them (교정 전, 교정 후, 해석, 교정 지점),
+// then any others by name.
+func fieldOrder(fields map[string]any) []string {
+	var out []string
+	for _, k := range []string{"before", "after", "translation", "points"} {
+		if _, ok := fields[k]; ok {
+			out = append(out, k)
+		}
+	}
+	for _, k := range sortedKeys(fields) {
+		if !slices.Contains(out, k) {
+			out = append(out, k)
+		}
+	}
+	return out
 }
