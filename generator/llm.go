@@ -50,7 +50,11 @@ func NewLLM(cfg LLMConfig, control *Control, log zerolog.Logger) *LLM {
 	}
 	base := hc.Transport
 	if base == nil {
-		base = http.DefaultTransport
+		// the default keeps 2 idle connections per host: with more requests in flight, every other
+		// request would pay a new TCP and TLS handshake
+		t := http.DefaultTransport.(*http.Transport).Clone()
+		t.MaxIdleConns, t.MaxIdleConnsPerHost = 256, 256
+		base = t
 	}
 	wrapped := *hc
 	wrapped.Transport = headerCapture{base}
