@@ -3,6 +3,7 @@ package corpus
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 
 	"go.mongodb.org/mongo-driver/v2/mongo"
@@ -101,10 +102,18 @@ func (in *Inserter) write(ctx context.Context, batch []*insertReq) {
 	var bwe mongo.BulkWriteException
 	switch {
 	case err == nil:
-	case errors.As(err, &bwe) && bwe.WriteConcernError == nil && len(bwe.WriteErrors) > 0:
+	case errors.As(err, &bwe) && len(bwe.WriteErrors) > 0:
+		// each caller gets its own write error; the others only what concerns the whole batch
 		for _, we := range bwe.WriteErrors {
 			if we.Index >= 0 && we.Index < len(errs) {
 				errs[we.Index] = mongo.WriteException{WriteErrors: []mongo.WriteError{we.WriteError}}
+			}
+		}
+		if bwe.WriteConcernError != nil {
+			for i := range errs {
+				if errs[i] == nil {
+					errs[i] = fmt.Errorf("write concern: %s", bwe.WriteConcernError.Message)
+				}
 			}
 		}
 	default:

@@ -197,11 +197,11 @@ type Match struct {
 	Field    string
 }
 
-// Admit decides whether an accepted record is a duplicate, records its fingerprints and vectors when
-// it is not, and writes it through write. Records admitted at the same time are checked as one batch
+// Admit decides whether an accepted record is a duplicate (marking it so) and records its
+// fingerprints and vectors when it is not; the caller then writes the record. Records admitted at the same time are checked as one batch
 // (group commit): one embedding call, one index query, one fingerprint insert and one index add for
 // the whole batch, and each record is also compared with the ones before it in its batch.
-func (d *Dedup) Admit(ctx context.Context, rec *corpus.Record, write func(*corpus.Record) error) error {
+func (d *Dedup) Admit(ctx context.Context, rec *corpus.Record) error {
 	req := &admission{rec: rec, done: make(chan error, 1)}
 	d.mu.Lock()
 	d.pending = append(d.pending, req)
@@ -228,10 +228,7 @@ func (d *Dedup) Admit(ctx context.Context, rec *corpus.Record, write func(*corpu
 			}
 		}
 	}
-	if err := <-req.done; err != nil {
-		return err
-	}
-	return write(rec)
+	return <-req.done
 }
 
 const maxAdmitBatch = 128
@@ -242,13 +239,6 @@ type admission struct {
 }
 
 func (d *Dedup) admitBatch(ctx context.Context, batch []*admission) error {
-	// workers in other processes check against the same index: one batch at a time, so that of two
-	// near-duplicates written at once the second sees the first
-	unlock, err := d.Store.Lock(ctx, "dedup", time.Minute)
-	if err != nil {
-		return err
-	}
-	defer unlock()
 	fields := d.indexFields()
 	// exact: one lookup of every fingerprint of the batch
 	fpIDs := make([][]string, len(batch)) // per record, per compared field ("" when empty)
@@ -266,7 +256,7 @@ func (d *Dedup) admitBatch(ctx context.Context, batch []*admission) error {
 		}
 	}
 	known := d.known
-	// near: one embedding call per field and one query for the batch
+	// near: one embedding call per field (outside the lock: it may be a slow API) and one query
 	texts := make([][]string, len(fields))
 	vecs := make([][][]float32, len(fields))
 	hits := make([][][]vectors.Hit, len(fields))
@@ -283,6 +273,16 @@ func (d *Dedup) admitBatch(ctx context.Context, batch []*admission) error {
 			return fmt.Errorf("embed %s: %w", f, err)
 		}
 		vecs[fi] = v
+	}
+	// workers in other processes check against the same index: one batch at a time, so that of two
+	// near-duplicates written at once the second sees the first
+	unlock, err := d.Store.Lock(ctx, "dedup", 5*time.Minute)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	for fi, f := range fields {
+		v := vecs[fi]
 		if slices.Contains(d.Fields, f) {
 			h, err := d.Index.Query(ctx, vectors.CollectionName(f, d.Embedder.ID()), v, 2, d.where())
 			if err != nil {

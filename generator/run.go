@@ -301,6 +301,14 @@ func (r *Runner) load(ctx context.Context, run *corpus.Run) (*state, error) {
 			st.queue = append(st.queue, pending{s, c.Attempt + 1})
 		}
 	}
+	// a slot below the highest claim that has neither claim nor record was numbered but never
+	// claimed (its claim was still in flight when the process died): it is open
+	for s := 0; s < st.next; s++ {
+		if _, claimed := top[s]; !claimed && !done[s] {
+			st.queue = append(st.queue, pending{s, 0})
+		}
+	}
+	sort.Slice(st.queue, func(i, j int) bool { return st.queue[i].slot < st.queue[j].slot })
 	return st, nil
 }
 
@@ -345,6 +353,10 @@ func (r *Runner) nextSlot(ctx context.Context, run *corpus.Run, st *state) (pend
 		case len(st.queue) > 0:
 			p = st.queue[0]
 			st.queue = st.queue[1:]
+			if _, busy := st.inflight[p.slot]; busy {
+				st.mu.Unlock()
+				continue // this worker already works on it
+			}
 		case st.next < r.slotCap(run, st):
 			if r.overBudget(run, st) {
 				st.stop = corpus.RunBudgetExhausted
@@ -387,10 +399,15 @@ func (r *Runner) nextSlot(ctx context.Context, run *corpus.Run, st *state) (pend
 		st.stats.InFlight = len(st.inflight)
 		st.mu.Unlock()
 		if err != nil {
-			if ctx.Err() == nil {
-				r.Log.Warn().Err(err).Int("slot", p.slot).Msg("claim slot")
+			if ctx.Err() != nil {
+				return pending{}, false, nil
 			}
-			return pending{}, false, nil
+			r.Log.Warn().Err(err).Int("slot", p.slot).Msg("claim slot; will try again")
+			st.mu.Lock()
+			st.queue = append(st.queue, p)
+			wake := st.wake
+			st.mu.Unlock()
+			return pending{}, false, wake
 		}
 		// another worker holds it: try the next
 	}
@@ -428,15 +445,24 @@ func (r *Runner) refresh(ctx context.Context, run *corpus.Run, st *state) (bool,
 	}
 	st.mu.Lock()
 	defer st.mu.Unlock()
-	local := st.stats
-	st.stats.Accepted, st.stats.Rejected = fresh.stats.Accepted, fresh.stats.Rejected
-	st.stats.Failed, st.stats.Duplicate = fresh.stats.Failed, fresh.stats.Duplicate
-	st.stats.Reasons = fresh.stats.Reasons
-	// cost and tokens stay this worker's own view plus what others spent
-	st.stats.Usage, st.stats.Cost = fresh.stats.Usage, fresh.stats.Cost
-	_ = local
+	// the database read may be older than outcomes this worker counted meanwhile: keep the larger
+	if fresh.stats.Attempts() >= st.stats.Attempts() {
+		st.stats.Accepted, st.stats.Rejected = fresh.stats.Accepted, fresh.stats.Rejected
+		st.stats.Failed, st.stats.Duplicate = fresh.stats.Failed, fresh.stats.Duplicate
+		st.stats.Reasons = fresh.stats.Reasons
+		st.stats.Usage, st.stats.Cost = fresh.stats.Usage, fresh.stats.Cost
+	}
 	st.next = max(st.next, fresh.next)
-	st.queue = append(st.queue, fresh.queue...)
+	queued := map[int]bool{}
+	for _, q := range st.queue {
+		queued[q.slot] = true
+	}
+	for _, q := range fresh.queue {
+		if _, busy := st.inflight[q.slot]; !busy && !queued[q.slot] {
+			st.queue = append(st.queue, q)
+			queued[q.slot] = true
+		}
+	}
 	if st.stats.Accepted >= run.Target {
 		return false, nil
 	}
@@ -514,19 +540,25 @@ func (r *Runner) setRunStatus(ctx context.Context, run *corpus.Run, status, msg 
 	}
 }
 
-// doSlot produces, checks and records one claimed slot.
+// doSlot produces, checks and records one claimed slot. A slot that fails for any reason other than
+// the run stopping is retried (at its next attempt, reusing stored answers) up to SlotRetries times,
+// then recorded as failed: no slot is left claimed and forgotten.
 func (r *Runner) doSlot(ctx context.Context, run *corpus.Run, st *state, p pending) error {
-	finish := func(rec *corpus.Record, requests int) {
+	requests := 0
+	// finish accounts for the slot's end; with retry set (and no record) the slot is queued again in
+	// the same critical section, after its in-flight entry is gone
+	finish := func(rec *corpus.Record, retry bool) {
 		st.mu.Lock()
 		delete(st.inflight, p.slot)
 		if rec != nil {
 			delete(st.held, p.slot)
+			st.stats.Add(rec)
+		}
+		if retry {
+			st.queue = append(st.queue, pending{p.slot, p.attempt + 1})
 		}
 		st.stats.InFlight = len(st.inflight)
 		st.stats.Requests += requests
-		if rec != nil {
-			st.stats.Add(rec)
-		}
 		snap := st.stats
 		snap.Reasons = copyCounts(st.stats.Reasons)
 		st.notify()
@@ -536,11 +568,43 @@ func (r *Runner) doSlot(ctx context.Context, run *corpus.Run, st *state, p pendi
 		}
 	}
 	slot := &Slot{Run: run, Index: p.slot, Dims: r.Schema.Sample(run.Seed, p.slot)}
+	var prod *Product
+	// fail decides what a slot error comes to: nothing while stopping (the claim is released), the
+	// error itself when it is fatal, a retry, or after SlotRetries a failed record
+	fail := func(err error) error {
+		var fe *FatalError
+		if ctx.Err() != nil || errors.As(err, &fe) {
+			finish(nil, false)
+			return err
+		}
+		st.mu.Lock()
+		st.failures[p.slot]++
+		n := st.failures[p.slot]
+		st.mu.Unlock()
+		if n <= r.SlotRetries {
+			r.Log.Warn().Err(err).Int("slot", p.slot).Int("try", n).Msg("slot will be retried")
+			finish(nil, true)
+			return nil
+		}
+		rec := r.newRecord(run, slot, prod)
+		rec.Status = corpus.StatusFailed
+		code := "error"
+		var te *TransientError
+		if errors.As(err, &te) {
+			code = "api_error"
+		}
+		rec.Reasons = []corpus.Reason{{Code: code, Message: err.Error()}}
+		if werr := r.write(ctx, rec); werr != nil {
+			finish(nil, false)
+			return werr
+		}
+		finish(rec, false)
+		return nil
+	}
 	if p.attempt > 0 {
 		done, err := r.Store.SlotSteps(ctx, run.ID, p.slot)
 		if err != nil {
-			finish(nil, 0)
-			return err
+			return fail(err)
 		}
 		slot.Done = done
 	}
@@ -556,54 +620,40 @@ func (r *Runner) doSlot(ctx context.Context, run *corpus.Run, st *state, p pendi
 		}
 		return err
 	}
-	prod, err := r.Backend.Produce(ctx, slot, save)
-	requests := 0
+	var err error
+	prod, err = r.Backend.Produce(ctx, slot, save)
 	if prod != nil {
 		requests = prod.Requests
 	}
 	if err != nil {
-		var te *TransientError
-		if errors.As(err, &te) && ctx.Err() == nil {
-			st.mu.Lock()
-			st.failures[p.slot]++
-			n := st.failures[p.slot]
-			st.mu.Unlock()
-			if n <= r.SlotRetries {
-				st.mu.Lock()
-				st.queue = append(st.queue, pending{p.slot, p.attempt + 1})
-				st.mu.Unlock()
-				finish(nil, requests)
-				return nil
-			}
-			rec := r.newRecord(run, slot, prod)
-			rec.Status = corpus.StatusFailed
-			rec.Reasons = []corpus.Reason{{Code: "api_error", Message: err.Error()}}
-			return r.write(ctx, rec, finish, requests)
-		}
-		finish(nil, requests)
-		return err
+		return fail(err)
 	}
 	rec := r.newRecord(run, slot, prod)
 	r.check(rec, prod)
 	if rec.Status == corpus.StatusAccepted && r.Dedup != nil {
-		return r.Dedup.Admit(ctx, rec, func(rec *corpus.Record) error { return r.write(ctx, rec, finish, requests) })
+		if err := r.Dedup.Admit(ctx, rec); err != nil {
+			return fail(err)
+		}
 	}
-	return r.write(ctx, rec, finish, requests)
+	if err := r.write(ctx, rec); err != nil {
+		if corpus.IsDuplicate(err) {
+			finish(nil, false) // another worker finished this slot first
+			return nil
+		}
+		return fail(err)
+	}
+	finish(rec, false)
+	return nil
 }
 
 // write inserts the slot's outcome; the unique (run_id, slot) index makes the first finisher win.
-func (r *Runner) write(ctx context.Context, rec *corpus.Record, finish func(*corpus.Record, int), requests int) error {
-	err := r.Store.Inserter(corpus.Records).Insert(ctx, rec)
-	if corpus.IsDuplicate(err) {
-		finish(nil, requests) // another worker finished this slot first
-		return nil
-	}
-	// (a slot another worker finished stays in held; releasing its claim later is harmless)
-	if err != nil {
-		finish(nil, requests)
+func (r *Runner) write(ctx context.Context, rec *corpus.Record) error {
+	if err := r.Store.Inserter(corpus.Records).Insert(ctx, rec); err != nil {
+		if corpus.IsDuplicate(err) {
+			return err
+		}
 		return fmt.Errorf("write record %s: %w", rec.ID, err)
 	}
-	finish(rec, requests)
 	return nil
 }
 

@@ -3,6 +3,7 @@ package generator
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -11,6 +12,7 @@ import (
 	"github.com/correctly/correctly/corpus"
 	"github.com/correctly/correctly/edits"
 	"github.com/correctly/correctly/llmtest"
+	"github.com/correctly/correctly/vectors"
 )
 
 func TestRetryHint(t *testing.T) {
@@ -297,3 +299,51 @@ func TestFatalErrorStopsAtOnce(t *testing.T) {
 }
 
 func extractEdits(before, after string) []edits.Edit { return edits.Extract(before, after) }
+
+func TestResumeFillsSlotsNumberedButNeverClaimed(t *testing.T) {
+	g := newRig(t)
+	run := g.newRun(t, 3)
+	// a process died after claiming slots 0 and 2 but before its claim of slot 1 was written
+	for _, slot := range []int{0, 2} {
+		c := corpus.Claim{ID: fmt.Sprintf("%s/%d/0", run.ID, slot), RunID: run.ID, Slot: slot, Host: "gone", PID: 1,
+			ExpiresAt: time.Now().Add(-time.Minute), CreatedAt: time.Now()}
+		if _, err := g.store.C(corpus.Claims).InsertOne(context.Background(), c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	stats, err := g.runner(t, 2).Run(ctx, run)
+	if err != nil || stats.Accepted != 3 || stats.Status != corpus.RunDone {
+		t.Fatalf("resume = %v, %d accepted, %q; want done with 3", err, stats.Accepted, stats.Status)
+	}
+}
+
+// flakyEmbedder fails its first call, like an embedding API having a bad moment.
+type flakyEmbedder struct {
+	vectors.Embedder
+	failed bool
+}
+
+func (f *flakyEmbedder) Embed(ctx context.Context, texts []string) ([][]float32, error) {
+	if !f.failed {
+		f.failed = true
+		return nil, errors.New("embedding service unavailable")
+	}
+	return f.Embedder.Embed(ctx, texts)
+}
+
+func TestSlotIsRetriedWhenDedupFails(t *testing.T) {
+	g := newRig(t)
+	d := g.dedup(t)
+	d.Embedder = &flakyEmbedder{Embedder: d.Embedder}
+	r := g.runner(t, 1)
+	r.Dedup = d
+	run := g.newRun(t, 3)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	stats, err := r.Run(ctx, run)
+	if err != nil || stats.Accepted != 3 || stats.Status != corpus.RunDone {
+		t.Fatalf("run with one dedup failure = %v, %d accepted, %q; want done with 3", err, stats.Accepted, stats.Status)
+	}
+}

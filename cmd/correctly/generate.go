@@ -92,7 +92,7 @@ Examples:
 	f.StringVar(&o.Backend, "backend", "llm", "generation backend: llm or rules")
 	f.StringVar(&o.Source, "source", "", "rules backend input: a FILE of clean text (one per line), `corpus`, or empty for the bundled texts")
 	f.Float64Var(&o.DedupThreshold, "dedup-threshold", 0, "cosine distance under which a record is a near-duplicate (default: the schema's, else the embedder's calibrated one)")
-	f.BoolVar(&o.NoDedup, "no-dedup", false, "skip near-duplicate checks (exact duplicates are still caught)")
+	f.BoolVar(&o.NoDedup, "no-dedup", false, "skip the duplicate checks against the corpus (exact and near)")
 	return cmd
 }
 
