@@ -75,6 +75,7 @@ type Claim struct {
 	Attempt   int       `bson:"attempt" json:"attempt"`
 	Host      string    `bson:"host" json:"host"`
 	PID       int       `bson:"pid" json:"pid"`
+	Owner     string    `bson:"owner" json:"owner"` // the claiming worker's own token
 	ExpiresAt time.Time `bson:"expires_at" json:"expires_at"`
 	CreatedAt time.Time `bson:"created_at" json:"created_at"`
 }

@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"sort"
 	"sync"
@@ -101,8 +102,12 @@ type Runner struct {
 	Dedup   *Dedup // nil: no dedup
 	Log     zerolog.Logger
 	Now     func() time.Time
-	Host    string
-	PID     int
+	// Host names the process space claims are judged in (host name and PID namespace, so that two
+	// containers sharing a host name are told apart); PID is this process in it; Owner is a token
+	// unique to this Runner, which renewals and releases match on.
+	Host  string
+	PID   int
+	Owner string
 	// LeaseTTL is how long a claim holds a slot without renewal; renewals happen every LeaseTTL/3.
 	LeaseTTL time.Duration
 	// Poll is how often a worker with nothing to do looks at what other workers did.
@@ -117,9 +122,12 @@ type Runner struct {
 // NewRunner returns a Runner with defaults for host, pid, clock and timings.
 func NewRunner(store *corpus.Store, schema *prompts.Schema, backend Backend, control *Control) *Runner {
 	host, _ := os.Hostname()
+	if ns, err := os.Readlink("/proc/self/ns/pid"); err == nil {
+		host += "/" + ns
+	}
 	return &Runner{
 		Store: store, Schema: schema, Backend: backend, Control: control,
-		Log: zerolog.Nop(), Now: time.Now, Host: host, PID: os.Getpid(),
+		Log: zerolog.Nop(), Now: time.Now, Host: host, PID: os.Getpid(), Owner: fmt.Sprintf("%s/%d/%x", host, os.Getpid(), rand.Uint64()),
 		LeaseTTL: 10 * time.Minute, Poll: time.Second, SlotRetries: 3,
 	}
 }
@@ -319,7 +327,7 @@ func (r *Runner) claimIsStale(c corpus.Claim, now time.Time) bool {
 		return true
 	}
 	if c.Host == r.Host {
-		if c.PID == r.PID {
+		if c.PID == r.PID || c.Owner == r.Owner {
 			return false
 		}
 		return !processAlive(c.PID)
@@ -479,7 +487,7 @@ func (r *Runner) claim(ctx context.Context, run *corpus.Run, p pending) (bool, e
 	now := r.Now()
 	c := corpus.Claim{
 		ID: fmt.Sprintf("%s/%d/%d", run.ID, p.slot, p.attempt), RunID: run.ID, Slot: p.slot, Attempt: p.attempt,
-		Host: r.Host, PID: r.PID, ExpiresAt: now.Add(r.LeaseTTL), CreatedAt: now,
+		Host: r.Host, PID: r.PID, Owner: r.Owner, ExpiresAt: now.Add(r.LeaseTTL), CreatedAt: now,
 	}
 	err := r.Store.Inserter(corpus.Claims).Insert(ctx, c)
 	if corpus.IsDuplicate(err) {
@@ -511,7 +519,7 @@ func (r *Runner) renewLeases(ctx context.Context, run *corpus.Run, st *state) {
 			continue
 		}
 		_, err := r.Store.C(corpus.Claims).UpdateMany(ctx,
-			bson.D{{Key: "run_id", Value: run.ID}, {Key: "host", Value: r.Host}, {Key: "pid", Value: r.PID}, {Key: "slot", Value: bson.D{{Key: "$in", Value: slots}}}},
+			bson.D{{Key: "run_id", Value: run.ID}, {Key: "owner", Value: r.Owner}, {Key: "slot", Value: bson.D{{Key: "$in", Value: slots}}}},
 			bson.D{{Key: "$set", Value: bson.D{{Key: "expires_at", Value: r.Now().Add(r.LeaseTTL)}}}})
 		if err != nil && ctx.Err() == nil {
 			r.Log.Warn().Err(err).Msg("renew leases")
@@ -524,7 +532,7 @@ func (r *Runner) releaseClaims(run *corpus.Run, slots []int) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	_, err := r.Store.C(corpus.Claims).UpdateMany(ctx,
-		bson.D{{Key: "run_id", Value: run.ID}, {Key: "host", Value: r.Host}, {Key: "pid", Value: r.PID}, {Key: "slot", Value: bson.D{{Key: "$in", Value: slots}}}},
+		bson.D{{Key: "run_id", Value: run.ID}, {Key: "owner", Value: r.Owner}, {Key: "slot", Value: bson.D{{Key: "$in", Value: slots}}}},
 		bson.D{{Key: "$set", Value: bson.D{{Key: "expires_at", Value: time.Unix(0, 0).UTC()}}}})
 	if err != nil {
 		r.Log.Warn().Err(err).Msg("release claims")
