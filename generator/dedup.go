@@ -30,6 +30,7 @@ type Dedup struct {
 	Threshold float64  // cosine distance at or under which a record is a near-duplicate
 	Scope     string   // "all" or "prompt"
 	Prompt    string   // schema name, for scope "prompt"
+	Indexed   []string // fields kept in the index besides the compared ones (example retrieval)
 
 	mu      sync.Mutex // guards pending and leading
 	pending []*admission
@@ -58,19 +59,34 @@ func NewDedup(st *corpus.Store, idx vectors.Index, emb vectors.Embedder, s *prom
 	if threshold > 0 {
 		d.Threshold = threshold
 	}
+	for _, st := range s.Steps {
+		if st.Examples != nil && !slices.Contains(d.Indexed, st.Examples.Field) {
+			d.Indexed = append(d.Indexed, st.Examples.Field)
+		}
+	}
 	return d
 }
 
-// indexFields are the fields kept in the vector index: the compared ones, plus before and after so
-// that `dedup query --field` and example retrieval work on either.
+// indexFields are the fields kept in the vector index: the compared ones and those example
+// retrieval or a query asked for (Indexed).
 func (d *Dedup) indexFields() []string {
 	out := append([]string(nil), d.Fields...)
-	for _, f := range []string{"before", "after"} {
+	for _, f := range d.Indexed {
 		if !slices.Contains(out, f) {
 			out = append(out, f)
 		}
 	}
 	return out
+}
+
+// Ensure makes field searchable: added to the indexed fields and built from the records if the index
+// lacks it.
+func (d *Dedup) Ensure(ctx context.Context, field string) error {
+	if slices.Contains(d.indexFields(), field) {
+		return nil
+	}
+	d.Indexed = append(d.Indexed, field)
+	return d.Prepare(ctx)
 }
 
 // fingerprint is an exact-duplicate key, unique-indexed by _id.

@@ -56,6 +56,9 @@ func newDedupQueryCommand(a *app) *cobra.Command {
 				return err
 			}
 			d.Scope = "all"
+			if err := d.Ensure(ctx, field); err != nil {
+				return err
+			}
 			ns, err := d.Similar(ctx, field, args[0], k, "")
 			if err != nil {
 				return err
