@@ -203,7 +203,7 @@ func TestTwoWorkersShareOneRun(t *testing.T) {
 	chroma := startChroma(t)
 	srv := llmtest.New()
 	defer srv.Close()
-	srv.Latency = 20 * time.Millisecond
+	srv.Latency = 50 * time.Millisecond // the run lasts seconds, so the second worker joins in time
 	srv.NearDuplicates = 0.3
 	// the test runs the store as a server on a TCP port, as `MONGODB_URI` users would
 	st, err := corpus.Open(context.Background(), corpus.Options{DataDir: t.TempDir(), DB: "workers", Log: zerolog.Nop()})
@@ -214,7 +214,7 @@ func TestTwoWorkersShareOneRun(t *testing.T) {
 	data := t.TempDir()
 	env := cliEnv(data, srv.BaseURL(), "MONGODB_URI="+st.URI, "CORRECTLY_DB=workers", "CHROMA_URL="+chroma)
 
-	first := exec.Command(bin, "generate", "-n", "40", "--seed", "3", "--concurrency", "3", "--max-concurrency", "3")
+	first := exec.Command(bin, "generate", "-n", "60", "--seed", "3", "--concurrency", "3", "--max-concurrency", "3")
 	first.Env = env
 	var out1 bytes.Buffer
 	first.Stdout, first.Stderr = &out1, &out1
@@ -233,7 +233,7 @@ func TestTwoWorkersShareOneRun(t *testing.T) {
 	if err1 != nil || err2 != nil {
 		t.Fatalf("workers: %v / %v\n%s\n%s", err1, err2, out1.String(), out2)
 	}
-	checkRun(t, st, runID, 40)
+	checkRun(t, st, runID, 60)
 	claims, err := st.RunClaims(context.Background(), runID)
 	if err != nil {
 		t.Fatal(err)
