@@ -290,6 +290,19 @@ type trainView struct {
 }
 
 // loadTrainRun reads a run by id from the store.
+// trainClientFor opens the SSH client and loads the train run a command names.
+func (a *app) trainClientFor(ctx context.Context, o sshOptions, id string) (*trainer.Client, *corpus.TrainRun, error) {
+	c, st, err := a.trainClient(ctx, o)
+	if err != nil {
+		return nil, nil, err
+	}
+	run, err := loadTrainRun(ctx, st, id)
+	if err != nil {
+		return nil, nil, err
+	}
+	return c, run, nil
+}
+
 func loadTrainRun(ctx context.Context, st *corpus.Store, id string) (*corpus.TrainRun, error) {
 	if !trainer.ValidRunID(id) {
 		return nil, usagef("run id %q: see `correctly train list` for the ids", id)
@@ -321,11 +334,7 @@ Examples:
 		Args: wrapArgs(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			c, st, err := a.trainClient(ctx, so)
-			if err != nil {
-				return err
-			}
-			run, err := loadTrainRun(ctx, st, args[0])
+			c, run, err := a.trainClientFor(ctx, so, args[0])
 			if err != nil {
 				return err
 			}
@@ -380,11 +389,7 @@ Examples:
 		Args: wrapArgs(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			c, st, err := a.trainClient(ctx, so)
-			if err != nil {
-				return err
-			}
-			run, err := loadTrainRun(ctx, st, args[0])
+			c, run, err := a.trainClientFor(ctx, so, args[0])
 			if err != nil {
 				return err
 			}
@@ -419,11 +424,7 @@ Examples:
 		Args: wrapArgs(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			c, st, err := a.trainClient(ctx, so)
-			if err != nil {
-				return err
-			}
-			run, err := loadTrainRun(ctx, st, args[0])
+			c, run, err := a.trainClientFor(ctx, so, args[0])
 			if err != nil {
 				return err
 			}
@@ -472,15 +473,11 @@ Examples:
 		Args: wrapArgs(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			c, st, err := a.trainClient(ctx, so)
+			c, run, err := a.trainClientFor(ctx, so, args[0])
 			if err != nil {
 				return err
 			}
 			c.CancelGrace = grace
-			run, err := loadTrainRun(ctx, st, args[0])
-			if err != nil {
-				return err
-			}
 			s, err := c.Cancel(ctx, run)
 			if err != nil {
 				return err
