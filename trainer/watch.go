@@ -58,19 +58,25 @@ func (s Status) Terminal() bool {
 
 // Status asks the box how the run is doing and saves what it learnt on the run.
 func (c *Client) Status(ctx context.Context, run *corpus.TrainRun) (Status, error) {
+	return c.withRetry(ctx, run, "status of", c.status)
+}
+
+// withRetry runs one remote step on a connection that is redialled while the link fails, then saves
+// what the step learnt on the run.
+func (c *Client) withRetry(ctx context.Context, run *corpus.TrainRun, what string, step func(context.Context, *Conn, *corpus.TrainRun) (Status, error)) (Status, error) {
 	s := &session{c: c, run: run}
 	defer s.close()
 	for {
 		conn, err := s.get(ctx)
 		var st Status
 		if err == nil {
-			st, err = c.status(ctx, conn, run)
+			st, err = step(ctx, conn, run)
 		}
 		if err == nil {
 			return st, c.save(ctx, run, "")
 		}
 		if !s.retry(ctx, err) {
-			return Status{}, fmt.Errorf("status of %s: %w", run.ID, err)
+			return Status{}, fmt.Errorf("%s %s: %w", what, run.ID, err)
 		}
 	}
 }
@@ -430,21 +436,7 @@ func (c *countWriter) Write(p []byte) (int, error) {
 // Cancel stops the run: TERM to its process group, session and descendants, KILL to whatever is
 // left after CancelGrace. Nothing of the job survives. Cancelling a finished run changes nothing.
 func (c *Client) Cancel(ctx context.Context, run *corpus.TrainRun) (Status, error) {
-	s := &session{c: c, run: run}
-	defer s.close()
-	for {
-		conn, err := s.get(ctx)
-		var st Status
-		if err == nil {
-			st, err = c.cancel(ctx, conn, run)
-		}
-		if err == nil {
-			return st, c.save(ctx, run, "")
-		}
-		if !s.retry(ctx, err) {
-			return Status{}, fmt.Errorf("cancel %s: %w", run.ID, err)
-		}
-	}
+	return c.withRetry(ctx, run, "cancel", c.cancel)
 }
 
 func (c *Client) cancel(ctx context.Context, conn *Conn, run *corpus.TrainRun) (Status, error) {
