@@ -80,7 +80,7 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 	if err := client.Ping(ctx, nil); err != nil {
 		s.Close()
 		if o.URI != "" {
-			return nil, fmt.Errorf("reach MongoDB at %s: %w (is the server up? `docker compose up -d` starts one; unset MONGODB_URI for the embedded store)", redactURI(o.URI), err)
+			return nil, fmt.Errorf("reach MongoDB at %s: %w (is the server up? `docker compose up -d` starts one; unset MONGODB_URI for the embedded store)", RedactURI(o.URI), err)
 		}
 		return nil, fmt.Errorf("reach embedded store: %w", err)
 	}
@@ -177,13 +177,52 @@ func indexName(keys bson.D) string {
 // IsDuplicate reports whether err is a unique-index violation.
 func IsDuplicate(err error) bool { return mongo.IsDuplicateKeyError(err) }
 
-func redactURI(uri string) string {
-	at := strings.LastIndex(uri, "@")
+// RedactURI masks the secrets of a URI for display: the password of its user info (user:****@) and
+// the values of query parameters that carry credentials (password, key, token, secret, signature).
+// It works on strings net/url cannot parse, such as MongoDB's multi-host URIs.
+func RedactURI(uri string) string {
 	scheme := strings.Index(uri, "://")
-	if at < 0 || scheme < 0 || at < scheme {
+	if scheme < 0 {
 		return uri
 	}
-	return uri[:scheme+3] + "***@" + uri[at+1:]
+	rest := uri[scheme+3:]
+	end := strings.IndexAny(rest, "/?#")
+	if end < 0 {
+		end = len(rest)
+	}
+	authority, tail := rest[:end], rest[end:]
+	if at := strings.LastIndex(authority, "@"); at >= 0 {
+		user, _, hasPass := strings.Cut(authority[:at], ":")
+		if hasPass {
+			authority = user + ":****" + authority[at:]
+		}
+	}
+	path, query, hasQuery := strings.Cut(tail, "?")
+	if hasQuery {
+		frag := ""
+		if i := strings.Index(query, "#"); i >= 0 {
+			query, frag = query[:i], query[i:]
+		}
+		params := strings.Split(query, "&")
+		for i, p := range params {
+			k, _, ok := strings.Cut(p, "=")
+			if ok && secretParam(k) {
+				params[i] = k + "=****"
+			}
+		}
+		tail = path + "?" + strings.Join(params, "&") + frag
+	}
+	return uri[:scheme+3] + authority + tail
+}
+
+func secretParam(k string) bool {
+	k = strings.ToLower(k)
+	for _, s := range []string{"password", "passwd", "pwd", "key", "token", "secret", "sig", "credential"} {
+		if strings.Contains(k, s) {
+			return true
+		}
+	}
+	return false
 }
 
 // startEmbedded runs FerretDB (SQLite backend) in-process on a loopback port, guarded by a lock file.

@@ -7,8 +7,11 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/correctly/correctly/corpus"
 )
 
 // setting is one resolved configuration value and where it came from.
@@ -143,12 +146,16 @@ func loadConfig(getenv func(string) string, flags map[string]string) (*config, e
 	return c, nil
 }
 
-// redacted returns the settings with secrets masked, for display.
+// redacted returns the settings with secrets masked, for display: secret values entirely, and the
+// passwords and credential parameters of URLs (MONGODB_URI, CHROMA_URL, OPENAI_BASE_URL...).
 func (c *config) redacted() []setting {
 	out := make([]setting, len(c.settings))
 	for i, s := range c.settings {
-		if s.Secret && s.Value != "" {
+		switch {
+		case s.Secret && s.Value != "":
 			s.Value = "***" + " (set)"
+		case strings.Contains(s.Value, "://"):
+			s.Value = corpus.RedactURI(s.Value)
 		}
 		out[i] = s
 	}
