@@ -42,8 +42,11 @@ type Run struct {
 
 // Settings are the knobs a run was started with; a resume reuses them unless overridden.
 type Settings struct {
-	Concurrency    int     `bson:"concurrency" json:"concurrency"`
-	MaxConcurrency int     `bson:"max_concurrency" json:"max_concurrency"`
+	// Concurrency, when > 0, fixes how many slots are worked on at once; 0 adapts it to the limits
+	// and latency. MaxConcurrency bounds the adaptation (0: generator.SafetyConcurrency). Runs made
+	// before adaptive concurrency stored a starting value under other names, which are ignored.
+	Concurrency    int     `bson:"fixed_concurrency,omitempty" json:"concurrency,omitempty"`
+	MaxConcurrency int     `bson:"concurrency_bound,omitempty" json:"max_concurrency,omitempty"`
 	RPM            float64 `bson:"rpm,omitempty" json:"rpm,omitempty"`
 	TPM            float64 `bson:"tpm,omitempty" json:"tpm,omitempty"`
 	MaxCost        float64 `bson:"max_cost,omitempty" json:"max_cost,omitempty"`

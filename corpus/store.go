@@ -133,6 +133,7 @@ func (s *Store) EnsureIndexes(ctx context.Context) error {
 			{Keys: bson.D{{Key: "run_id", Value: 1}, {Key: "slot", Value: 1}}, Options: options.Index().SetUnique(true)},
 			{Keys: bson.D{{Key: "status", Value: 1}, {Key: "prompt", Value: 1}}},
 		},
+		Workers: {{Keys: bson.D{{Key: "run_id", Value: 1}}}, {Keys: bson.D{{Key: "endpoint", Value: 1}}}},
 		SplitMembers: {
 			{Keys: bson.D{{Key: "split", Value: 1}, {Key: "record_id", Value: 1}}, Options: options.Index().SetUnique(true)},
 			{Keys: bson.D{{Key: "split", Value: 1}, {Key: "part", Value: 1}}},

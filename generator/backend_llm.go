@@ -2,6 +2,7 @@ package generator
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -96,6 +97,7 @@ func (b *LLMBackend) Produce(ctx context.Context, s *Slot, save func(*corpus.Ste
 			data["examples"] = []map[string]any{}
 		}
 		var lastErr error
+		code := CodeMalformed
 		for got == nil && tries <= b.ParseRetries {
 			req, err := b.Request(st, data)
 			if err != nil {
@@ -103,6 +105,20 @@ func (b *LLMBackend) Produce(ctx context.Context, s *Slot, save func(*corpus.Ste
 			}
 			res, err := b.LLM.Chat(ctx, req)
 			prod.Requests += res.Requests
+			var big *OversizedError
+			if errors.As(err, &big) {
+				// paid for but unusable: its accounting is stored, its bytes are not; asking again
+				// is bounded by the parse retries like any malformed answer
+				step := corpus.Step{Step: st.Name, Try: tries, Model: req.Model, ParseError: err.Error(),
+					Usage: res.Usage, LatencyMS: res.Latency.Milliseconds()}
+				if err := save(&step); err != nil {
+					return prod, fmt.Errorf("store answer of step %s: %w", st.Name, err)
+				}
+				prod.Steps = append(prod.Steps, step)
+				lastErr, code = err, CodeOversized
+				tries++
+				continue
+			}
 			if err != nil {
 				return prod, err
 			}
@@ -111,7 +127,7 @@ func (b *LLMBackend) Produce(ctx context.Context, s *Slot, save func(*corpus.Ste
 				Usage: res.Usage, LatencyMS: res.Latency.Milliseconds()}
 			if perr != nil {
 				step.ParseError, step.Fields = perr.Error(), nil
-				lastErr = perr
+				lastErr, code = perr, CodeMalformed
 			}
 			if err := save(&step); err != nil {
 				return prod, fmt.Errorf("store answer of step %s: %w", st.Name, err)
@@ -127,7 +143,7 @@ func (b *LLMBackend) Produce(ctx context.Context, s *Slot, save func(*corpus.Ste
 			if lastErr != nil {
 				msg = lastErr.Error()
 			}
-			prod.Reasons = []corpus.Reason{{Code: CodeMalformed, Message: fmt.Sprintf("step %s after %d tries: %s", st.Name, tries, msg)}}
+			prod.Reasons = []corpus.Reason{{Code: code, Message: fmt.Sprintf("step %s after %d tries: %s", st.Name, tries, msg)}}
 			return prod, nil
 		}
 		for k, v := range got {

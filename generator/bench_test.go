@@ -104,7 +104,7 @@ func BenchmarkRateLimitedThroughput(b *testing.B) {
 		b.StopTimer()
 		srv := llmtest.New()
 		srv.Latency, srv.RPM = 100*time.Millisecond, rpm
-		ctl := NewControl(4, 16, rpm, 0)
+		ctl := NewControl(ControlConfig{RPM: rpm})
 		llm := NewLLM(LLMConfig{BaseURL: srv.BaseURL(), APIKey: "test"}, ctl, zerolog.Nop())
 		r := NewRunner(st, schema, &LLMBackend{LLM: llm, Schema: schema, ParseRetries: 2}, ctl)
 		r.Dedup = dd
@@ -173,7 +173,7 @@ func BenchmarkEngineThroughput(b *testing.B) {
 				b.StopTimer()
 				// every round starts from an empty corpus, so rounds are alike
 				st := openStore(b)
-				ctl := NewControl(16, 16, 0, 0)
+				ctl := NewControl(ControlConfig{Fixed: 16})
 				var schema *prompts.Schema
 				var be Backend
 				switch tc.backend {

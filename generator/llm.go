@@ -2,13 +2,14 @@ package generator
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"math/rand/v2"
-	"net"
 	"net/http"
-	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -35,6 +36,17 @@ type LLMConfig struct {
 	BaseURL    string // empty = https://api.openai.com/v1
 	APIKey     string
 	HTTPClient *http.Client
+}
+
+// Fingerprint names the API and key without revealing the key: workers with the same fingerprint
+// share one provider limit.
+func (c LLMConfig) Fingerprint() string {
+	base := c.BaseURL
+	if base == "" {
+		base = openai.DefaultConfig("").BaseURL
+	}
+	sum := sha256.Sum256([]byte(strings.TrimRight(base, "/") + "\n" + c.APIKey))
+	return hex.EncodeToString(sum[:8])
 }
 
 // NewLLM returns an LLM client. The HTTP transport records each response's headers, which go-openai
@@ -111,23 +123,26 @@ type ChatResult struct {
 	Requests int // HTTP requests made, retries included
 }
 
-// FatalError is an API error that retrying cannot fix (bad key, unknown model, bad request): the run
-// stops at once and stays resumable.
+// FatalError is an API error that retrying cannot fix (bad key, unknown model, bad request, no
+// credit left): the run stops at once and stays resumable.
 type FatalError struct {
 	Status int
+	Code   string // the API's error code, e.g. insufficient_quota
 	Msg    string
 }
 
 func (e *FatalError) Error() string {
 	hint := ""
-	switch e.Status {
-	case http.StatusUnauthorized:
+	switch {
+	case e.Status == http.StatusTooManyRequests:
+		hint = ": the account has no credit left or is over its budget; this is not a rate limit: add credit or raise the project's budget with the provider, then resume the run"
+	case e.Status == http.StatusUnauthorized:
 		hint = ": check OPENAI_API_KEY"
-	case http.StatusForbidden:
+	case e.Status == http.StatusForbidden:
 		hint = ": the key has no access to this model or project"
-	case http.StatusNotFound:
+	case e.Status == http.StatusNotFound:
 		hint = ": check the model name (CORRECTLY_MODEL or the schema's params.model) and OPENAI_BASE_URL"
-	case http.StatusBadRequest:
+	case e.Status == http.StatusBadRequest:
 		hint = ": the server rejected the request; if it lacks json_schema support set `json_mode: object` on the step's output"
 	}
 	return fmt.Sprintf("LLM API answered %d: %s%s", e.Status, e.Msg, hint)
@@ -138,6 +153,30 @@ type TransientError struct{ Err error }
 
 func (e *TransientError) Error() string { return "LLM API kept failing: " + e.Err.Error() }
 func (e *TransientError) Unwrap() error { return e.Err }
+
+// OversizedError is an answer larger than any answer of max_tokens can be: it is refused unread (a
+// hostile or broken server can stream without end), not stored, and not asked again blindly.
+type OversizedError struct {
+	Limit     int64
+	MaxTokens int
+}
+
+func (e *OversizedError) Error() string {
+	return fmt.Sprintf("answer larger than %d bytes, far above what max_tokens %d allows: refused and not stored", e.Limit, e.MaxTokens)
+}
+
+// answerLimit is the most bytes an answer of maxTokens tokens may take: a token is a few bytes, even
+// JSON-escaped Hangul, so 64 bytes a token leaves room for any real answer.
+func answerLimit(maxTokens int) int64 {
+	if maxTokens <= 0 {
+		return 4 << 20
+	}
+	return min(8<<20, 256<<10+int64(maxTokens)*64)
+}
+
+// maxRateLimited is how many 429s one request waits out before it counts as failed: with waits of
+// up to a couple of minutes, hours of rate limiting.
+const maxRateLimited = 200
 
 // EstimateTokens guesses a text's token count without a tokenizer: about four ASCII characters per
 // token, one token per other character (Hangul, for instance).
@@ -184,33 +223,44 @@ func (l *LLM) Chat(ctx context.Context, req ChatRequest) (ChatResult, error) {
 	case req.JSONObject:
 		creq.ResponseFormat = &openai.ChatCompletionResponseFormat{Type: openai.ChatCompletionResponseFormatTypeJSONObject}
 	}
-	estimate := EstimateTokens(req.System) + EstimateTokens(req.User) + max(req.MaxTokens/2, 64)
+	prompt := EstimateTokens(req.System) + EstimateTokens(req.User)
+	limit := answerLimit(req.MaxTokens)
 
 	var res ChatResult
-	var lastErr error
-	for attempt := 0; ; attempt++ {
-		if err := l.Control.Wait(ctx, estimate); err != nil {
+	failures, limited := 0, 0
+	for {
+		t, err := l.Control.Admit(ctx, prompt, req.MaxTokens)
+		if err != nil {
 			return res, err
 		}
-		var cap capture
+		cap := capture{limit: limit, maxTokens: req.MaxTokens}
 		start := time.Now()
 		resp, err := l.Client.CreateChatCompletion(withCapture(ctx, &cap), creq)
+		latency := time.Since(start)
 		res.Requests++
+		if err == nil && len(resp.Choices) == 0 {
+			err = errors.New("answer has no choices")
+		}
 		if err == nil {
-			if len(resp.Choices) == 0 {
-				err = errors.New("answer has no choices")
-			} else {
-				l.Control.Observe(Succeeded)
-				res.Content = resp.Choices[0].Message.Content
-				res.Model = resp.Model
-				res.Usage = corpus.Usage{PromptTokens: resp.Usage.PromptTokens, CompletionTokens: resp.Usage.CompletionTokens}
-				res.Latency = time.Since(start)
-				l.Control.Charge(resp.Usage.TotalTokens - estimate)
-				return res, nil
-			}
+			l.Control.Done(t, answer{outcome: Succeeded, latency: latency, tokens: resp.Usage.TotalTokens,
+				completion: resp.Usage.CompletionTokens, header: resp.Header()})
+			res.Content = resp.Choices[0].Message.Content
+			res.Model = resp.Model
+			res.Usage = corpus.Usage{PromptTokens: resp.Usage.PromptTokens, CompletionTokens: resp.Usage.CompletionTokens}
+			res.Latency = latency
+			return res, nil
 		}
 		if ctx.Err() != nil {
+			l.Control.Done(t, answer{outcome: ignored})
 			return res, ctx.Err()
+		}
+		var big *OversizedError
+		if errors.As(err, &big) {
+			// the server answered, and we were billed for it: count what we can, store nothing
+			l.Control.Done(t, answer{outcome: Succeeded, latency: latency, header: cap.header})
+			res.Latency = latency
+			res.Usage = corpus.Usage{PromptTokens: prompt, CompletionTokens: req.MaxTokens}
+			return res, err
 		}
 		status := cap.status
 		var apiErr *openai.APIError
@@ -221,25 +271,62 @@ func (l *LLM) Chat(ctx context.Context, req ChatRequest) (ChatResult, error) {
 		case errors.As(err, &reqErr):
 			status = reqErr.HTTPStatusCode
 		}
+		if code := quotaCode(err); status == http.StatusTooManyRequests && code != "" {
+			l.Control.Done(t, answer{outcome: ignored})
+			return res, &FatalError{Status: status, Code: code, Msg: apiMessage(err)}
+		}
 		if isFatal(status) {
-			l.Control.Observe(Failed)
+			l.Control.Done(t, answer{outcome: ignored})
 			return res, &FatalError{Status: status, Msg: apiMessage(err)}
 		}
 		if status == http.StatusTooManyRequests {
-			l.Control.Observe(RateLimited)
-		} else {
-			l.Control.Observe(Failed)
+			// a pacing signal: Done holds every request for the server's hint
+			l.Control.Done(t, answer{outcome: RateLimited, header: cap.header})
+			if limited++; limited > maxRateLimited {
+				return res, &TransientError{Err: err}
+			}
+			l.Log.Debug().Err(err).Int("rate_limited", limited).Msg("rate limited; waiting for the server's hint")
+			continue
 		}
-		lastErr = err
-		if attempt >= l.Backoff.Retries {
-			return res, &TransientError{Err: lastErr}
+		l.Control.Done(t, answer{outcome: Failed, header: cap.header})
+		if !t.probe { // a failed probe is the breaker's, not this request's
+			failures++
 		}
-		wait := l.Backoff.Delay(attempt, retryHint(cap.header))
-		l.Log.Debug().Int("status", status).Err(err).Dur("wait", wait).Int("attempt", attempt+1).Msg("retrying LLM request")
+		if failures > l.Backoff.Retries {
+			return res, &TransientError{Err: err}
+		}
+		hint, _ := retryHint(cap.header, time.Now())
+		wait := l.Backoff.Delay(max(failures-1, 0), min(hint, DefaultHintCap))
+		l.Log.Debug().Int("status", status).Err(err).Dur("wait", wait).Int("attempt", failures).Msg("retrying LLM request")
 		if err := l.Sleep(ctx, wait); err != nil {
 			return res, err
 		}
 	}
+}
+
+// quotaCode returns the error code of a 429 that means no credit is left (OpenAI's
+// insufficient_quota, billing errors), or "" for a rate limit.
+func quotaCode(err error) string {
+	var apiErr *openai.APIError
+	if !errors.As(err, &apiErr) {
+		return ""
+	}
+	code, _ := apiErr.Code.(string)
+	typ := ""
+	if apiErr.Type != "" {
+		typ = apiErr.Type
+	}
+	for _, c := range []string{code, typ} {
+		switch c {
+		case "insufficient_quota", "billing_hard_limit_reached", "billing_not_active", "quota_exceeded":
+			return c
+		}
+	}
+	msg := strings.ToLower(apiErr.Message)
+	if strings.Contains(msg, "exceeded your current quota") || strings.Contains(msg, "billing") {
+		return "insufficient_quota"
+	}
+	return ""
 }
 
 func isFatal(status int) bool {
@@ -258,36 +345,6 @@ func apiMessage(err error) string {
 	return err.Error()
 }
 
-// retryHint reads how long the server asks us to wait: Retry-After (seconds or an HTTP date), or the
-// longest of x-ratelimit-reset-requests and x-ratelimit-reset-tokens ("1s", "6m0s", "20ms").
-func retryHint(h http.Header) time.Duration {
-	if h == nil {
-		return 0
-	}
-	if v := h.Get("Retry-After-Ms"); v != "" {
-		if ms, err := strconv.ParseFloat(v, 64); err == nil {
-			return time.Duration(ms * float64(time.Millisecond))
-		}
-	}
-	if v := h.Get("Retry-After"); v != "" {
-		if s, err := strconv.ParseFloat(v, 64); err == nil {
-			return time.Duration(s * float64(time.Second))
-		}
-		if t, err := http.ParseTime(v); err == nil {
-			return max(0, time.Until(t))
-		}
-	}
-	var d time.Duration
-	for _, k := range []string{"X-Ratelimit-Reset-Requests", "X-Ratelimit-Reset-Tokens"} {
-		if v := h.Get(k); v != "" {
-			if x, err := time.ParseDuration(v); err == nil && x > d {
-				d = x
-			}
-		}
-	}
-	return d
-}
-
 func sleepCtx(ctx context.Context, d time.Duration) error {
 	t := time.NewTimer(d)
 	defer t.Stop()
@@ -299,10 +356,13 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 	}
 }
 
-// capture holds the status and headers of the last HTTP response of one request.
+// capture holds the status and headers of the last HTTP response of one request, and the most
+// bytes its body may have.
 type capture struct {
-	status int
-	header http.Header
+	status    int
+	header    http.Header
+	limit     int64
+	maxTokens int
 }
 
 type captureKey struct{}
@@ -311,20 +371,42 @@ func withCapture(ctx context.Context, c *capture) context.Context {
 	return context.WithValue(ctx, captureKey{}, c)
 }
 
-// headerCapture is an http.RoundTripper that records response headers into the request's capture.
+// headerCapture is an http.RoundTripper that records response headers into the request's capture
+// and cuts a body off at the capture's limit.
 type headerCapture struct{ base http.RoundTripper }
 
 func (h headerCapture) RoundTrip(r *http.Request) (*http.Response, error) {
 	resp, err := h.base.RoundTrip(r)
-	if c, ok := r.Context().Value(captureKey{}).(*capture); ok {
-		if resp != nil {
-			c.status, c.header = resp.StatusCode, resp.Header.Clone()
-		} else {
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				c.status = 0
-			}
+	c, ok := r.Context().Value(captureKey{}).(*capture)
+	if !ok || resp == nil {
+		return resp, err
+	}
+	c.status, c.header = resp.StatusCode, resp.Header.Clone()
+	if c.limit > 0 {
+		if resp.ContentLength > c.limit {
+			resp.Body.Close()
+			return nil, &OversizedError{Limit: c.limit, MaxTokens: c.maxTokens}
 		}
+		resp.Body = &limitedBody{ReadCloser: resp.Body, left: c.limit, err: &OversizedError{Limit: c.limit, MaxTokens: c.maxTokens}}
 	}
 	return resp, err
+}
+
+// limitedBody fails a read past its limit with an OversizedError.
+type limitedBody struct {
+	io.ReadCloser
+	left int64
+	err  *OversizedError
+}
+
+func (b *limitedBody) Read(p []byte) (int, error) {
+	if b.left <= 0 {
+		return 0, b.err
+	}
+	if int64(len(p)) > b.left {
+		p = p[:b.left]
+	}
+	n, err := b.ReadCloser.Read(p)
+	b.left -= int64(n)
+	return n, err
 }

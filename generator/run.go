@@ -65,9 +65,11 @@ type Stats struct {
 	Reasons   map[string]int `json:"reasons"`
 	Elapsed   time.Duration  `json:"-"`
 	WallS     float64        `json:"wall_s"`
-	Status    string         `json:"status"`
-	Message   string         `json:"message,omitempty"`
-	Limit     int            `json:"concurrency"`
+	// RequestsPerS is the HTTP requests answered per second of this process's work.
+	RequestsPerS float64 `json:"requests_per_s"`
+	Status       string  `json:"status"`
+	Message      string  `json:"message,omitempty"`
+	Pace         Pace    `json:"pace"`
 }
 
 // Attempts returns how many slots have an outcome.
@@ -115,6 +117,11 @@ type Runner struct {
 	// SlotRetries is how many times a slot is retried after its requests kept failing before it is
 	// recorded as failed.
 	SlotRetries int
+	// Endpoint fingerprints the API (URL and key) the backend calls; workers sharing it divide the
+	// limits the server advertises. Empty for offline backends.
+	Endpoint string
+	// Heartbeat is how often a worker renews its registration and learns how many share its limits.
+	Heartbeat time.Duration
 	// OnProgress, when set, is called after every finished slot.
 	OnProgress func(Stats)
 }
@@ -128,7 +135,7 @@ func NewRunner(store *corpus.Store, schema *prompts.Schema, backend Backend, con
 	return &Runner{
 		Store: store, Schema: schema, Backend: backend, Control: control,
 		Log: zerolog.Nop(), Now: time.Now, Host: host, PID: os.Getpid(), Owner: fmt.Sprintf("%s/%d/%x", host, os.Getpid(), rand.Uint64()),
-		LeaseTTL: 10 * time.Minute, Poll: time.Second, SlotRetries: 3,
+		LeaseTTL: 10 * time.Minute, Poll: time.Second, SlotRetries: 3, Heartbeat: 5 * time.Second,
 	}
 }
 
@@ -171,21 +178,48 @@ func (r *Runner) Run(ctx context.Context, run *corpus.Run) (Stats, error) {
 	renewDone := make(chan struct{})
 	go func() { defer close(renewDone); r.renewLeases(work, run, st) }()
 
-	var wg sync.WaitGroup
+	if err := r.register(ctx, run); err != nil {
+		return Stats{}, err
+	}
+	heartbeatDone := make(chan struct{})
+	go func() { defer close(heartbeatDone); r.heartbeat(work, run) }()
+
 	var fatal error
 	var fatalOnce sync.Once
-	// one goroutine per possible concurrency slot; Control decides how many work at once. Each claims
-	// its own slots, so concurrent claims are folded into one insert.
+	stopWith := func(status, msg string) {
+		st.mu.Lock()
+		if st.stop == "" {
+			st.stop, st.message = status, msg
+		}
+		st.mu.Unlock()
+		cancel()
+	}
+	// the pool: as many workers as the Control's concurrency target, each claiming its own slots (so
+	// that concurrent claims fold into one insert); a worker above the target leaves after its slot
+	var wg sync.WaitGroup
+	var poolMu sync.Mutex
+	workers := 0
+	over := make(chan struct{})
+	var overOnce sync.Once
+	leave := func() bool {
+		poolMu.Lock()
+		defer poolMu.Unlock()
+		if workers > r.Control.Limit() {
+			workers--
+			return true
+		}
+		return false
+	}
 	worker := func() {
 		defer wg.Done()
-		for {
-			if err := r.Control.Acquire(work); err != nil {
-				return
-			}
+		for !leave() {
 			p, ok, waitCh := r.nextSlot(work, run, st)
 			if !ok {
-				r.Control.Release()
 				if waitCh == nil {
+					poolMu.Lock()
+					workers--
+					poolMu.Unlock()
+					overOnce.Do(func() { close(over) })
 					return
 				}
 				select {
@@ -197,37 +231,46 @@ func (r *Runner) Run(ctx context.Context, run *corpus.Run) (Stats, error) {
 			}
 			if err := r.doSlot(work, run, st, p); err != nil {
 				var fe *FatalError
-				if errors.As(err, &fe) {
-					fatalOnce.Do(func() {
-						fatal = err
-						st.mu.Lock()
-						st.stop, st.message = corpus.RunFailed, err.Error()
-						st.mu.Unlock()
-						cancel()
-					})
-				} else if work.Err() == nil {
+				switch {
+				case errors.As(err, &fe):
+					fatalOnce.Do(func() { fatal = err; stopWith(corpus.RunFailed, err.Error()) })
+				case errors.Is(err, ErrOutage):
+					stopWith(corpus.RunPaused, fmt.Sprintf("paused: %s; check the API (status page, base URL, server logs), then `correctly generate --resume %s`", r.Control.GaveUp(), run.ID))
+				case work.Err() == nil:
 					r.Log.Error().Err(err).Int("slot", p.slot).Msg("slot failed")
 				}
 			}
-			r.Control.Release()
-			if tripped, fails, n := r.Control.Tripped(); tripped {
-				st.mu.Lock()
-				if st.stop == "" {
-					st.stop = corpus.RunPaused
-					st.message = fmt.Sprintf("paused: %d of the last %d requests failed; check the API (rate limits, outages), then `correctly generate --resume %s`", fails, n, run.ID)
-					cancel()
-				}
-				st.mu.Unlock()
+		}
+	}
+	tick := time.NewTicker(200 * time.Millisecond)
+spawn:
+	for {
+		poolMu.Lock()
+		for workers < r.Control.Limit() {
+			workers++
+			wg.Add(1)
+			go worker()
+		}
+		poolMu.Unlock()
+		select {
+		case <-over:
+			break spawn
+		case <-work.Done():
+			break spawn
+		case <-r.Control.Changed():
+		case <-tick.C:
+			r.Control.Tick()
+			if msg := r.Control.GaveUp(); msg != "" {
+				stopWith(corpus.RunPaused, fmt.Sprintf("paused: %s; check the API (status page, base URL, server logs), then `correctly generate --resume %s`", msg, run.ID))
 			}
 		}
 	}
-	for i := 0; i < r.Control.Max(); i++ {
-		wg.Add(1)
-		go worker()
-	}
+	tick.Stop()
 	wg.Wait()
 	cancel()
 	<-renewDone
+	<-heartbeatDone
+	r.unregister(run)
 
 	st.mu.Lock()
 	stats := st.stats
@@ -254,7 +297,8 @@ func (r *Runner) Run(ctx context.Context, run *corpus.Run) (Stats, error) {
 	stats.Status, stats.Message = status, msg
 	stats.Elapsed = time.Since(start)
 	stats.WallS = stats.Elapsed.Seconds()
-	stats.Limit = r.Control.Limit()
+	stats.Pace = r.Control.Snapshot()
+	stats.RequestsPerS = float64(stats.Pace.Answers) / max(stats.WallS, 1e-3)
 	r.setRunStatus(context.WithoutCancel(ctx), run, status, msg)
 	if fatal != nil {
 		return stats, fatal
@@ -527,6 +571,63 @@ func (r *Runner) renewLeases(ctx context.Context, run *corpus.Run, st *state) {
 	}
 }
 
+// register enters this worker in the registry of workers and takes its share of the limits.
+func (r *Runner) register(ctx context.Context, run *corpus.Run) error {
+	if err := r.putWorker(ctx, run); err != nil {
+		return err
+	}
+	return r.updateShares(ctx, run)
+}
+
+func (r *Runner) putWorker(ctx context.Context, run *corpus.Run) error {
+	now := r.Now()
+	p := r.Control.Snapshot()
+	return r.Store.PutWorker(ctx, &corpus.Worker{
+		ID: r.Owner, RunID: run.ID, Endpoint: r.Endpoint, Host: r.Host, PID: r.PID,
+		RunShare: r.Control.shares().run, KeyShare: r.Control.shares().server, RPM: p.RPM, TPM: p.TPM,
+		ExpiresAt: now.Add(3 * r.Heartbeat), UpdatedAt: now.UTC(),
+	})
+}
+
+// updateShares divides the limits among the live workers: the run's given limits among the run's
+// workers, the server's advertised ones among the workers using the same key.
+func (r *Runner) updateShares(ctx context.Context, run *corpus.Run) error {
+	onRun, onKey, err := r.Store.LiveWorkers(ctx, run.ID, r.Endpoint, r.Now())
+	if err != nil {
+		return err
+	}
+	r.Control.SetShares(1/float64(max(onRun, 1)), 1/float64(max(onKey, 1)))
+	return nil
+}
+
+// heartbeat renews this worker's registration and follows how many workers share its limits.
+func (r *Runner) heartbeat(ctx context.Context, run *corpus.Run) {
+	t := time.NewTicker(r.Heartbeat)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		err := r.putWorker(ctx, run)
+		if err == nil {
+			err = r.updateShares(ctx, run)
+		}
+		if err != nil && ctx.Err() == nil {
+			r.Log.Warn().Err(err).Msg("renew worker registration")
+		}
+	}
+}
+
+func (r *Runner) unregister(run *corpus.Run) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := r.Store.RemoveWorker(ctx, r.Owner); err != nil {
+		r.Log.Warn().Err(err).Str("run", run.ID).Msg("unregister worker")
+	}
+}
+
 // releaseClaims lets other workers (or a resume) take over the slots this worker leaves unfinished.
 func (r *Runner) releaseClaims(run *corpus.Run, slots []int) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -581,7 +682,7 @@ func (r *Runner) doSlot(ctx context.Context, run *corpus.Run, st *state, p pendi
 	// error itself when it is fatal, a retry, or after SlotRetries a failed record
 	fail := func(err error) error {
 		var fe *FatalError
-		if ctx.Err() != nil || errors.As(err, &fe) {
+		if ctx.Err() != nil || errors.As(err, &fe) || errors.Is(err, ErrOutage) {
 			finish(nil, false)
 			return err
 		}

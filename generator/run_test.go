@@ -54,7 +54,12 @@ func newRig(tb testing.TB) *rig {
 
 func (g *rig) runner(tb testing.TB, concurrency int) *Runner {
 	tb.Helper()
-	ctl := NewControl(concurrency, concurrency*2, 0, 0)
+	return g.runnerWith(tb, ControlConfig{Fixed: concurrency})
+}
+
+func (g *rig) runnerWith(tb testing.TB, cfg ControlConfig) *Runner {
+	tb.Helper()
+	ctl := NewControl(cfg)
 	llm := NewLLM(LLMConfig{BaseURL: g.server.BaseURL(), APIKey: "test"}, ctl, zerolog.Nop())
 	llm.Backoff = Backoff{Base: 2 * time.Millisecond, Cap: 20 * time.Millisecond, Retries: 8}
 	be := &LLMBackend{LLM: llm, Schema: g.schema, ParseRetries: 2}
@@ -69,7 +74,7 @@ func (g *rig) newRun(tb testing.TB, n int) *corpus.Run {
 	run := &corpus.Run{
 		ID: fmt.Sprintf("test-%d", now.UnixNano()), Prompt: g.schema.Name, PromptVersion: g.schema.Version(),
 		Backend: "llm", Target: n, Seed: 7, MaxAttempts: 3 * n, Status: corpus.RunRunning, CreatedAt: now, UpdatedAt: now,
-		Settings: corpus.Settings{Concurrency: 4, MaxConcurrency: 8, ParseRetries: 2},
+		Settings: corpus.Settings{ParseRetries: 2},
 	}
 	if err := g.store.CreateRun(context.Background(), run); err != nil {
 		tb.Fatal(err)

@@ -15,6 +15,7 @@ import (
 // Reject and flag codes.
 const (
 	CodeMalformed        = "malformed"
+	CodeOversized        = "oversized" // an answer far larger than max_tokens allows
 	CodeMissingField     = "missing_field"
 	CodeUnchanged        = "unchanged"
 	CodeHangulInEnglish  = "hangul_in_text"

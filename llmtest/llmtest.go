@@ -1,6 +1,9 @@
 // Package llmtest serves a fake OpenAI-compatible chat API on 127.0.0.1 for tests and benchmarks. It
 // answers the default schema's two steps with plausible, self-consistent learner texts and corrections,
-// and can be slow, rate-limit with 429 + Retry-After, fail with 500, or answer malformed.
+// and behaves like the servers users meet: answers that take seconds, request and token limits
+// enforced at admission (optionally advertised in x-ratelimit-* headers, as OpenAI does), 429s with
+// Retry-After, 500s, malformed or oversized answers, an exhausted quota, or a batching server whose
+// latency grows past its best concurrency.
 package llmtest
 
 import (
@@ -26,16 +29,34 @@ type Faults struct {
 	RetryAfter time.Duration // the Retry-After sent with injected 429s (default 1s)
 	Server     float64       // 500
 	Malformed  float64       // 200 with an unusable answer
+	Huge       float64       // 200 with an answer of HugeBytes bytes
+	HugeBytes  int           // default 50 MB
 }
 
-// Server is a fake chat-completions server.
+// Server is a fake chat-completions server. Set its fields before the first request.
 type Server struct {
 	*httptest.Server
+	// Latency is how long an answer takes after admission; Jitter spreads it uniformly by ±Jitter
+	// (a fraction of Latency).
 	Latency time.Duration
-	Faults  Faults
-	// RPM, when > 0, limits requests per minute with a token bucket; excess requests get a 429 whose
-	// Retry-After says when the next token comes.
-	RPM int
+	Jitter  float64
+	// Batch, when > 0, makes a batching server (vLLM, TGI): an answer takes Latency × max(1,
+	// running/Batch), where running counts the requests being answered, so throughput is best at
+	// Batch requests in flight and flat beyond, at ever longer latency.
+	Batch  int
+	Faults Faults
+	// RPM and TPM, when > 0, limit requests and tokens per minute with token buckets holding Burst's
+	// worth (default one second). Requests are counted at admission; tokens are charged at
+	// admission as prompt tokens + max_tokens and corrected by the answer's usage when it is sent,
+	// as OpenAI counts them. Excess requests get a 429 whose Retry-After says when they would fit.
+	RPM, TPM float64
+	Burst    time.Duration
+	// Headers sends x-ratelimit-limit|remaining|reset-{requests,tokens} with every answer.
+	Headers bool
+	// Quota answers every request 429 insufficient_quota, as OpenAI does for an account out of credit.
+	Quota bool
+	// Refuse, when set, answers every request with this status (400, 403...).
+	Refuse int
 	// Key, when set, is the only API key accepted (others get 401).
 	Key string
 	// Model, when set, is the only model known (others get 404).
@@ -46,13 +67,13 @@ type Server struct {
 
 	mu       sync.Mutex
 	rng      *rand.Rand
-	tokens   float64
-	last     time.Time
+	req, tok bucket
+	running  int
 	seen     map[[32]byte]int
 	fixes    map[string]story
 	stories  []story
 	counts   Counts
-	requests []time.Time
+	answers  []Answer
 }
 
 // Counts tallies what the server did.
@@ -60,8 +81,17 @@ type Counts struct {
 	Requests    int // every request received
 	Answered    int // 200 with a usable answer
 	Malformed   int
+	Huge        int
 	RateLimited int
 	Failed      int
+	MaxRunning  int // most requests being answered at once
+}
+
+// Answer is one usable answer: when its request was admitted, when the answer was sent, and the
+// tokens it used.
+type Answer struct {
+	Admitted, Sent time.Time
+	Tokens         int
 }
 
 // New starts a server; close it with Close.
@@ -71,7 +101,7 @@ func New() *Server {
 	return s
 }
 
-// URL returns the base URL to give clients (OPENAI_BASE_URL).
+// BaseURL returns the base URL to give clients (OPENAI_BASE_URL).
 func (s *Server) BaseURL() string { return s.Server.URL + "/v1" }
 
 // Counts returns a snapshot of the tallies.
@@ -85,7 +115,25 @@ func (s *Server) Counts() Counts {
 func (s *Server) AnsweredTimes() []time.Time {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return append([]time.Time(nil), s.requests...)
+	out := make([]time.Time, len(s.answers))
+	for i, a := range s.answers {
+		out[i] = a.Sent
+	}
+	return out
+}
+
+// SetFaults changes the faults while the server runs.
+func (s *Server) SetFaults(f Faults) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.Faults = f
+}
+
+// Answers returns every usable answer so far, in the order they were sent.
+func (s *Server) Answers() []Answer {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]Answer(nil), s.answers...)
 }
 
 func (s *Server) handle(w http.ResponseWriter, r *http.Request) {
@@ -95,108 +143,254 @@ func (s *Server) handle(w http.ResponseWriter, r *http.Request) {
 	}
 	var req openai.ChatCompletionRequest
 	if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
-		writeErr(w, http.StatusBadRequest, "bad json: "+err.Error())
+		writeErr(w, http.StatusBadRequest, "bad json: "+err.Error(), "")
 		return
 	}
-	if s.Latency > 0 {
+	admitted := time.Now()
+	s.mu.Lock()
+	s.counts.Requests++
+	switch {
+	case s.Key != "" && r.Header.Get("Authorization") != "Bearer "+s.Key:
+		s.mu.Unlock()
+		writeErr(w, http.StatusUnauthorized, "Incorrect API key provided", "invalid_api_key")
+		return
+	case s.Model != "" && req.Model != s.Model:
+		s.mu.Unlock()
+		writeErr(w, http.StatusNotFound, fmt.Sprintf("The model `%s` does not exist", req.Model), "model_not_found")
+		return
+	case s.Refuse != 0:
+		s.mu.Unlock()
+		writeErr(w, s.Refuse, fmt.Sprintf("refused with %d", s.Refuse), "")
+		return
+	case s.Quota:
+		s.counts.RateLimited++
+		s.mu.Unlock()
+		writeErr(w, http.StatusTooManyRequests, "You exceeded your current quota, please check your plan and billing details.", "insufficient_quota")
+		return
+	}
+	charge := promptTokens(req) + maxTokens(req)
+	wait, ok := s.admit(admitted, charge)
+	s.limitHeaders(w.Header(), admitted)
+	if !ok {
+		s.counts.RateLimited++
+		s.mu.Unlock()
+		w.Header().Set("Retry-After", fmt.Sprintf("%.3f", wait.Seconds()))
+		writeErr(w, http.StatusTooManyRequests, "Rate limit reached for requests", "rate_limit_exceeded")
+		return
+	}
+	roll := s.rng.Float64()
+	s.running++
+	s.counts.MaxRunning = max(s.counts.MaxRunning, s.running)
+	latency := s.latency()
+	s.mu.Unlock()
+	if latency > 0 {
 		select {
-		case <-time.After(s.Latency):
+		case <-time.After(latency):
 		case <-r.Context().Done():
+			s.mu.Lock()
+			s.running--
+			s.refund(time.Now(), charge)
+			s.mu.Unlock()
 			return
 		}
 	}
 	s.mu.Lock()
-	s.counts.Requests++
-	if s.Key != "" && r.Header.Get("Authorization") != "Bearer "+s.Key {
-		s.mu.Unlock()
-		writeErr(w, http.StatusUnauthorized, "Incorrect API key provided")
-		return
-	}
-	if s.Model != "" && req.Model != s.Model {
-		s.mu.Unlock()
-		writeErr(w, http.StatusNotFound, fmt.Sprintf("The model `%s` does not exist", req.Model))
-		return
-	}
-	if wait, ok := s.takeToken(); !ok {
-		s.counts.RateLimited++
-		s.mu.Unlock()
-		w.Header().Set("Retry-After", fmt.Sprintf("%.3f", wait.Seconds()))
-		w.Header().Set("X-Ratelimit-Reset-Requests", wait.String())
-		writeErr(w, http.StatusTooManyRequests, "Rate limit reached for requests")
-		return
-	}
-	roll := s.rng.Float64()
+	s.running--
 	f := s.Faults
 	switch {
 	case roll < f.RateLimit:
 		s.counts.RateLimited++
+		s.refund(time.Now(), charge)
 		s.mu.Unlock()
 		ra := f.RetryAfter
 		if ra == 0 {
 			ra = time.Second
 		}
 		w.Header().Set("Retry-After", fmt.Sprintf("%.3f", ra.Seconds()))
-		writeErr(w, http.StatusTooManyRequests, "Rate limit reached for requests")
+		writeErr(w, http.StatusTooManyRequests, "Rate limit reached for requests", "rate_limit_exceeded")
 		return
 	case roll < f.RateLimit+f.Server:
 		s.counts.Failed++
+		s.refund(time.Now(), charge)
 		s.mu.Unlock()
-		writeErr(w, http.StatusInternalServerError, "The server had an error while processing your request")
+		writeErr(w, http.StatusInternalServerError, "The server had an error while processing your request", "")
 		return
 	case roll < f.RateLimit+f.Server+f.Malformed:
 		s.counts.Malformed++
 		s.mu.Unlock()
 		writeAnswer(w, req, "I'm sorry, I can only help with that later.")
 		return
+	case roll < f.RateLimit+f.Server+f.Malformed+f.Huge:
+		s.counts.Huge++
+		n := f.HugeBytes
+		if n <= 0 {
+			n = 50 << 20
+		}
+		s.mu.Unlock()
+		writeHuge(w, req, n)
+		return
 	}
 	key := sha256.Sum256([]byte(fmt.Sprint(req.Messages)))
 	n := s.seen[key]
 	s.seen[key]++
 	content := s.answer(req, key, n)
+	used := promptTokens(req) + len(content)/4
+	s.refund(time.Now(), charge-used)
 	s.counts.Answered++
-	s.requests = append(s.requests, time.Now())
+	s.answers = append(s.answers, Answer{Admitted: admitted, Sent: time.Now(), Tokens: used})
 	s.mu.Unlock()
 	writeAnswer(w, req, content)
 }
 
-// takeToken spends one request token of the per-minute bucket (capacity one second's worth).
-func (s *Server) takeToken() (time.Duration, bool) {
-	if s.RPM <= 0 {
-		return 0, true
+// latency draws how long the next answer takes; s.mu is held.
+func (s *Server) latency() time.Duration {
+	d := float64(s.Latency)
+	if s.Jitter > 0 {
+		d *= 1 + s.Jitter*(2*s.rng.Float64()-1)
 	}
-	perSec := float64(s.RPM) / 60
-	burst := math.Max(1, perSec)
-	now := time.Now()
-	if s.last.IsZero() {
-		s.tokens = burst
-	} else {
-		s.tokens = math.Min(burst, s.tokens+now.Sub(s.last).Seconds()*perSec)
+	if s.Batch > 0 && s.running > s.Batch {
+		d *= float64(s.running) / float64(s.Batch)
 	}
-	s.last = now
-	if s.tokens >= 1 {
-		s.tokens--
-		return 0, true
-	}
-	return time.Duration((1 - s.tokens) / perSec * float64(time.Second)), false
+	return time.Duration(d)
 }
 
-func writeErr(w http.ResponseWriter, status int, msg string) {
+// admit spends one request and charge tokens of the buckets, or says how long until they would fit.
+func (s *Server) admit(now time.Time, charge int) (time.Duration, bool) {
+	burst := s.Burst
+	if burst <= 0 {
+		burst = time.Second
+	}
+	s.req.init(s.RPM, burst, 1)
+	s.tok.init(s.TPM, burst, float64(charge))
+	wr, okr := s.req.check(now, 1)
+	wt, okt := s.tok.check(now, float64(charge))
+	if !okr || !okt {
+		return max(wr, wt), false
+	}
+	s.req.take(1)
+	s.tok.take(float64(charge))
+	return 0, true
+}
+
+func (s *Server) refund(now time.Time, n int) {
+	if n > 0 {
+		s.tok.fill(now)
+		s.tok.level = math.Min(s.tok.capacity, s.tok.level+float64(n))
+	}
+}
+
+// limitHeaders writes OpenAI's x-ratelimit-* headers when the server advertises its limits.
+func (s *Server) limitHeaders(h http.Header, now time.Time) {
+	if !s.Headers {
+		return
+	}
+	for _, l := range []struct {
+		name string
+		b    *bucket
+		per  float64
+	}{{"requests", &s.req, s.RPM}, {"tokens", &s.tok, s.TPM}} {
+		if l.per <= 0 {
+			continue
+		}
+		l.b.fill(now)
+		h.Set("X-Ratelimit-Limit-"+l.name, fmt.Sprint(int(l.per)))
+		h.Set("X-Ratelimit-Remaining-"+l.name, fmt.Sprint(int(math.Max(0, l.b.level))))
+		reset := time.Duration((l.b.capacity - math.Max(0, l.b.level)) / l.b.rate * float64(time.Second))
+		h.Set("X-Ratelimit-Reset-"+l.name, reset.Round(time.Millisecond).String())
+	}
+}
+
+// bucket is the server's view of one limit: capacity tokens refilled at rate per second.
+type bucket struct {
+	rate, capacity, level float64
+	last                  time.Time
+}
+
+func (b *bucket) init(perMinute float64, burst time.Duration, least float64) {
+	if perMinute <= 0 || b.rate > 0 {
+		return
+	}
+	b.rate = perMinute / 60
+	b.capacity = math.Max(least, b.rate*burst.Seconds())
+	b.level = b.capacity
+}
+
+func (b *bucket) fill(now time.Time) {
+	if b.rate <= 0 {
+		return
+	}
+	if !b.last.IsZero() {
+		b.level = math.Min(b.capacity, b.level+now.Sub(b.last).Seconds()*b.rate)
+	}
+	b.last = now
+}
+
+func (b *bucket) check(now time.Time, n float64) (time.Duration, bool) {
+	if b.rate <= 0 {
+		return 0, true
+	}
+	b.fill(now)
+	if b.level >= n {
+		return 0, true
+	}
+	return time.Duration((n - b.level) / b.rate * float64(time.Second)), false
+}
+
+func (b *bucket) take(n float64) {
+	if b.rate > 0 {
+		b.level -= n
+	}
+}
+
+func promptTokens(req openai.ChatCompletionRequest) int {
+	n := 0
+	for _, m := range req.Messages {
+		n += len(m.Content) / 4
+	}
+	return n
+}
+
+func maxTokens(req openai.ChatCompletionRequest) int {
+	if req.MaxTokens > 0 {
+		return req.MaxTokens
+	}
+	return 1024
+}
+
+func writeErr(w http.ResponseWriter, status int, msg, code string) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(map[string]any{"error": map[string]any{"message": msg, "type": "test_error"}})
+	e := map[string]any{"message": msg, "type": "test_error"}
+	if code != "" {
+		e["code"] = code
+		if code == "insufficient_quota" {
+			e["type"] = code
+		}
+	}
+	_ = json.NewEncoder(w).Encode(map[string]any{"error": e})
 }
 
 func writeAnswer(w http.ResponseWriter, req openai.ChatCompletionRequest, content string) {
-	prompt := 0
-	for _, m := range req.Messages {
-		prompt += len(m.Content) / 4
-	}
+	prompt := promptTokens(req)
 	w.Header().Set("Content-Type", "application/json")
 	_ = json.NewEncoder(w).Encode(openai.ChatCompletionResponse{
 		ID: "chatcmpl-test", Object: "chat.completion", Created: time.Now().Unix(), Model: req.Model,
 		Choices: []openai.ChatCompletionChoice{{Index: 0, Message: openai.ChatCompletionMessage{Role: "assistant", Content: content}, FinishReason: "stop"}},
 		Usage:   openai.Usage{PromptTokens: prompt, CompletionTokens: len(content) / 4, TotalTokens: prompt + len(content)/4},
 	})
+}
+
+// writeHuge streams a well-formed answer whose content is n bytes, without holding it.
+func writeHuge(w http.ResponseWriter, req openai.ChatCompletionRequest, n int) {
+	w.Header().Set("Content-Type", "application/json")
+	fmt.Fprintf(w, `{"id":"chatcmpl-huge","object":"chat.completion","model":%q,"choices":[{"index":0,"finish_reason":"stop","message":{"role":"assistant","content":"`, req.Model)
+	chunk := []byte(strings.Repeat("a", 64<<10))
+	for sent := 0; sent < n; sent += len(chunk) {
+		if _, err := w.Write(chunk[:min(len(chunk), n-sent)]); err != nil {
+			return
+		}
+	}
+	fmt.Fprintf(w, `"}}],"usage":{"prompt_tokens":%d,"completion_tokens":%d,"total_tokens":%d}}`, promptTokens(req), n/4, promptTokens(req)+n/4)
 }
 
 var (

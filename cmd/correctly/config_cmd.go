@@ -14,6 +14,9 @@ func newConfigCommand(a *app) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "config",
 		Short: "Print the resolved configuration and where each value came from",
+		Example: `  correctly config
+  correctly config --json
+  MONGODB_URI=mongodb://127.0.0.1:27017 correctly config`,
 		Long: `Print every setting, its value and its source. Precedence: flag > environment >
 config file ($XDG_CONFIG_HOME/correctly/config.yaml) > default. Secrets (OPENAI_API_KEY, HF_TOKEN)
 are read only from the environment and are never printed.`,

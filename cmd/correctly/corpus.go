@@ -73,7 +73,10 @@ func newCorpusListCommand(a *app) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "list [--run RUN] [--prompt P] [--status S]",
 		Short: "List records with their status and reasons",
-		Args:  wrapArgs(cobra.NoArgs),
+		Example: `  correctly corpus list
+  correctly corpus list --status rejected --limit 20
+  correctly corpus list --prompt correction_script@1a2b3c4d --json`,
+		Args: wrapArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			st, err := a.store(cmd.Context())
 			if err != nil {
@@ -115,7 +118,9 @@ func newCorpusShowCommand(a *app) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "show ID",
 		Short: "Show one record whole: fields, reasons, edits and raw answers",
-		Args:  wrapArgs(cobra.ExactArgs(1)),
+		Example: `  correctly corpus show 20261128-153000-ab12-00007
+  correctly corpus show 20261128-153000-ab12-00007 --json`,
+		Args: wrapArgs(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			st, err := a.store(cmd.Context())
 			if err != nil {
@@ -190,7 +195,10 @@ func newCorpusStatsCommand(a *app) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "stats [--by dim,...]",
 		Short: "Count records by status, reason and dimension values",
-		Args:  wrapArgs(cobra.NoArgs),
+		Example: `  correctly corpus stats
+  correctly corpus stats --status accepted --by style,speaker
+  correctly corpus stats --run 20261128-153000-ab12 --json`,
+		Args: wrapArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			st, err := a.store(cmd.Context())
 			if err != nil {
@@ -259,6 +267,9 @@ func newCorpusExportCommand(a *app) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "export --format raw|chat|m2 [-o FILE]",
 		Short: "Write records as JSONL (raw or chat) or M2",
+		Example: `  correctly corpus export --format chat -o train.jsonl
+  correctly corpus export --format raw --status rejected --prompt correction_script
+  correctly corpus export --format m2 --run 20261128-153000-ab12 -o gold.m2`,
 		Long: `raw:  one JSON object per record: id, run_id, prompt, dims, status, reasons, fields, created_at.
 chat: {"messages": [system, user, assistant]} from the schema's train templates, for fine-tuning.
 m2:   the awkward text tokenised, with the computed edits, so ERRANT's scorer can audit them.

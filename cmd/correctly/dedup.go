@@ -40,7 +40,9 @@ func newDedupQueryCommand(a *app) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "query TEXT [-k 5] [--field before|after]",
 		Short: "Print the records nearest to a text, with distances",
-		Args:  wrapArgs(cobra.ExactArgs(1)),
+		Example: `  correctly dedup query "Yesterday I go to Busan with my friend" -k 5
+  correctly dedup query "I am agree with you" --field after --json`,
+		Args: wrapArgs(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
 			st, err := a.store(ctx)
@@ -106,6 +108,9 @@ func newDedupScanCommand(a *app) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "scan [--threshold T] [--prompt P] [--apply]",
 		Short: "Find clusters of near-duplicates among accepted records; mark them only with --apply",
+		Example: `  correctly dedup scan
+  correctly dedup scan --prompt correction_script --threshold 0.1
+  correctly dedup scan --apply --json`,
 		Long: `Records accepted before a threshold or embedder change are never silently relabelled. scan
 reports the clusters of accepted records within the threshold of each other (connected components);
 with --apply the earliest record of each cluster stays accepted and the others become duplicates.`,
@@ -257,6 +262,8 @@ func newVectorsCommand(a *app) *cobra.Command {
 	reindex := &cobra.Command{
 		Use:   "reindex [--embedder E]",
 		Short: "Rebuild the vector index from the accepted records",
+		Example: `  correctly vectors reindex
+  CORRECTLY_EMBEDDER=openai correctly vectors reindex --prompt correction_script --json`,
 		Long: `Drop the index collections of the configured embedder (set it with --embedder or
 CORRECTLY_EMBEDDER: hash or openai) and embed every accepted record again. Vectors of different
 embedders live in different collections and are never mixed.`,

@@ -28,7 +28,9 @@ Examples:
 	diff := &cobra.Command{
 		Use:   "diff BEFORE AFTER",
 		Short: "Print the typed edits between two texts",
-		Args:  wrapArgs(cobra.ExactArgs(2)),
+		Example: `  correctly edits diff "I am agree with you." "I agree with you."
+  correctly edits diff "Yesterday I go to Busan." "Yesterday I went to Busan." --json`,
+		Args: wrapArgs(cobra.ExactArgs(2)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			es := edits.Extract(args[0], args[1])
 			if asJSON {
@@ -52,6 +54,8 @@ Examples:
 	eval := &cobra.Command{
 		Use:   "eval --m2 FILE",
 		Short: "Score edit extraction against an M2 file's gold edits (annotator 0)",
+		Example: `  correctly edits eval --m2 ../shared/data/gec/bea-dev.m2
+  correctly edits eval --m2 gold.m2 --json`,
 		Long: `Build each corrected sentence from annotator 0's gold edits, extract edits from (original,
 corrected), and report span precision, recall and F1 (span and correction must match) and the
 type accuracy among matched spans.`,

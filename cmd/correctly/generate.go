@@ -62,9 +62,20 @@ The LLM is any OpenAI-compatible server: set OPENAI_API_KEY for OpenAI, or OPENA
 Ollama or llama.cpp. --backend rules needs neither: it injects labelled learner errors into clean
 text offline.
 
+Pacing needs no tuning. The request and token limits come from --rpm/--tpm or, when not given, from
+the x-ratelimit-* headers the provider sends (OpenAI, Azure, Groq, Together, OpenRouter); workers
+on one run divide the given limits, workers on one key divide the advertised ones. Requests in
+flight follow the limit times the observed latency (Little's law); with no limit known (vLLM,
+Ollama, llama.cpp, TGI) concurrency searches for the server's best throughput. A 429 slows the run
+down and loses nothing; a 429 for an exhausted quota, a bad key or an unknown model stops it at
+once, resumable. When most requests fail, the run waits and probes the API for up to 10 minutes
+before it stops, resumable.
+
 Examples:
   correctly generate --prompt correction_script -n 20 --dry-run
-  correctly generate --prompt correction_script -n 500 --rpm 500 --max-cost 2
+  correctly generate --prompt correction_script -n 500 --max-cost 2
+  correctly generate -n 500 --rpm 500 --tpm 200000       # a tier's limits, shared by the run's workers
+  OPENAI_BASE_URL=http://127.0.0.1:8000/v1 correctly generate -n 2000   # a local vLLM, at its best concurrency
   correctly generate --resume 20261128-153000-ab12
   correctly generate --backend rules -n 200`,
 		Args: wrapArgs(cobra.NoArgs),
@@ -76,10 +87,10 @@ Examples:
 	f.StringVar(&o.Prompt, "prompt", "correction_script", "prompt schema `NAME[@VERSION]` or a YAML file (learner_errors with --backend rules)")
 	f.IntVarP(&o.N, "n", "n", 10, "number of accepted records to aim for")
 	f.Int64Var(&o.Seed, "seed", 0, "sampling seed (default: random, recorded on the run)")
-	f.IntVar(&o.Concurrency, "concurrency", 4, "slots worked on at once, at the start")
-	f.IntVar(&o.MaxConcurrency, "max-concurrency", 16, "upper bound for adaptive concurrency")
-	f.Float64Var(&o.RPM, "rpm", 0, "requests per minute limit (0 = none)")
-	f.Float64Var(&o.TPM, "tpm", 0, "tokens per minute limit (0 = none)")
+	f.IntVar(&o.Concurrency, "concurrency", 0, "fix the number of slots worked on at once (default: adapted to the limits and latency)")
+	f.IntVar(&o.MaxConcurrency, "max-concurrency", 0, fmt.Sprintf("upper bound of adaptive concurrency (default %d)", generator.SafetyConcurrency))
+	f.Float64Var(&o.RPM, "rpm", 0, "requests per minute limit, divided among the run's workers (default: learnt from the server's x-ratelimit headers)")
+	f.Float64Var(&o.TPM, "tpm", 0, "tokens per minute limit, divided among the run's workers (default: learnt from the server's x-ratelimit headers)")
 	f.Float64Var(&o.MaxCost, "max-cost", 0, "stop claiming slots before spending more than this many USD (0 = no cap)")
 	f.IntVar(&o.MaxAttempts, "max-attempts", 0, "most slots to try (default 3N)")
 	f.BoolVar(&o.DryRun, "dry-run", false, "make no request: show sampled prompts and estimate tokens and cost")
@@ -95,6 +106,9 @@ Examples:
 	f.BoolVar(&o.NoDedup, "no-dedup", false, "skip the duplicate checks against the corpus (exact and near)")
 	return cmd
 }
+
+// rulesConcurrency is how many slots the offline rules backend works on at once.
+const rulesConcurrency = 8
 
 func newRunID(now time.Time) string {
 	b := make([]byte, 2)
@@ -152,7 +166,12 @@ func runGenerate(cmd *cobra.Command, a *app, o *generateOptions) error {
 	}
 
 	var backend generator.Backend
-	ctl := generator.NewControl(run.Settings.Concurrency, run.Settings.MaxConcurrency, run.Settings.RPM, run.Settings.TPM)
+	ccfg := generator.ControlConfig{RPM: run.Settings.RPM, TPM: run.Settings.TPM, Fixed: run.Settings.Concurrency, Max: run.Settings.MaxConcurrency}
+	if run.Backend == "rules" && ccfg.Fixed == 0 {
+		ccfg.Fixed = rulesConcurrency // offline work: no latency to adapt to
+	}
+	ctl := generator.NewControl(ccfg)
+	endpoint := ""
 	switch run.Backend {
 	case "rules":
 		rb, err := a.rulesBackend(ctx, run)
@@ -164,7 +183,9 @@ func runGenerate(cmd *cobra.Command, a *app, o *generateOptions) error {
 		if c.APIKey == "" && c.BaseURL == "" {
 			return errors.New("no LLM configured: set OPENAI_API_KEY for OpenAI, or OPENAI_BASE_URL for a local server (vLLM, Ollama, llama.cpp); try --dry-run to see the prompts, or --backend rules to generate offline")
 		}
-		llm := generator.NewLLM(generator.LLMConfig{BaseURL: c.BaseURL, APIKey: c.APIKey}, ctl, a.Log)
+		lc := generator.LLMConfig{BaseURL: c.BaseURL, APIKey: c.APIKey}
+		endpoint = lc.Fingerprint()
+		llm := generator.NewLLM(lc, ctl, a.Log)
 		ex, err := a.examplesFunc(ctx, schema)
 		if err != nil {
 			return err
@@ -181,6 +202,7 @@ func runGenerate(cmd *cobra.Command, a *app, o *generateOptions) error {
 	r := generator.NewRunner(st, schema, backend, ctl)
 	r.Log = a.Log
 	r.Price = price
+	r.Endpoint = endpoint
 	if !o.NoDedup {
 		if r.Dedup, err = a.dedup(ctx, schema, run); err != nil {
 			return err
@@ -268,7 +290,7 @@ func newRun(cmd *cobra.Command, o *generateOptions, s *prompts.Schema, c *config
 		Target: o.N, Seed: seed, MaxAttempts: maxAttempts, Model: model, Status: corpus.RunRunning,
 		CreatedAt: now, UpdatedAt: now,
 		Settings: corpus.Settings{
-			Concurrency: o.Concurrency, MaxConcurrency: max(o.MaxConcurrency, o.Concurrency), RPM: o.RPM, TPM: o.TPM,
+			Concurrency: o.Concurrency, MaxConcurrency: o.MaxConcurrency, RPM: o.RPM, TPM: o.TPM,
 			MaxCost: o.MaxCost, PriceIn: price.In, PriceOut: price.Out, ParseRetries: o.ParseRetries,
 			Source: o.Source, DedupThreshold: o.DedupThreshold, Embedder: c.Embedder,
 		},
@@ -337,50 +359,123 @@ func dryRun(ctx context.Context, a *app, s *prompts.Schema, run *corpus.Run, pri
 	return nil
 }
 
-// progress shows a bar on a terminal and periodic log lines otherwise; the returned func stops it.
+// progress shows a bar on a terminal and a log line every 10 s otherwise; the returned func stops it.
+// Both say the same: accepted/target, requests/s against the limit in force, requests in flight,
+// the share of 429s, ETA, cost so far, and what the run is waiting for.
 func (a *app) progress(run *corpus.Run, r *generator.Runner) func() {
 	var mu sync.Mutex
 	var last generator.Stats
-	start := time.Now()
-	line := func(s generator.Stats) string {
-		el := time.Since(start).Seconds()
-		return fmt.Sprintf("rejected %d  failed %d  dup %d  %.1f req/s  %d tok  $%.4f  c=%d",
-			s.Rejected, s.Failed, s.Duplicate, float64(s.Requests)/max(el, 0.001), s.Usage.PromptTokens+s.Usage.CompletionTokens, s.Cost, r.Control.Limit())
+	seen := false
+	reqRate, accRate := &rateMeter{window: 10 * time.Second}, &rateMeter{window: time.Minute}
+	r.OnProgress = func(s generator.Stats) { mu.Lock(); last, seen = s, true; mu.Unlock() }
+	snapshot := func() (generator.Stats, generator.Pace, bool) {
+		mu.Lock()
+		defer mu.Unlock()
+		return last, r.Control.Snapshot(), seen
 	}
-	if isTerminal(a.ErrOut) {
-		bar := progressbar.NewOptions(run.Target,
+	terminal := isTerminal(a.ErrOut)
+	every := 10 * time.Second
+	var bar *progressbar.ProgressBar
+	if terminal {
+		every = time.Second
+		bar = progressbar.NewOptions(run.Target,
 			progressbar.OptionSetWriter(a.ErrOut), progressbar.OptionSetDescription("accepted"),
-			progressbar.OptionShowCount(), progressbar.OptionSetWidth(24), progressbar.OptionThrottle(100*time.Millisecond),
+			progressbar.OptionShowCount(), progressbar.OptionSetWidth(20), progressbar.OptionThrottle(100*time.Millisecond),
 			progressbar.OptionClearOnFinish())
-		r.OnProgress = func(s generator.Stats) {
-			mu.Lock()
-			defer mu.Unlock()
-			bar.Describe("accepted  " + line(s))
-			_ = bar.Set(min(s.Accepted, run.Target))
-		}
-		return func() { _ = bar.Finish(); fmt.Fprintln(a.ErrOut) }
 	}
-	r.OnProgress = func(s generator.Stats) { mu.Lock(); last = s; mu.Unlock() }
+	show := func() {
+		s, p, ok := snapshot()
+		if !ok {
+			s = generator.Stats{Target: run.Target}
+		}
+		now := time.Now()
+		line := progressLine(s, p, reqRate.add(now, p.Answers), accRate.add(now, s.Accepted))
+		if terminal {
+			bar.Describe("accepted  " + line)
+			_ = bar.Set(min(s.Accepted, run.Target))
+			return
+		}
+		a.Log.Info().Str("run", run.ID).Int("accepted", s.Accepted).Int("target", run.Target).Msg(line)
+	}
 	done := make(chan struct{})
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		t := time.NewTicker(10 * time.Second)
+		t := time.NewTicker(every)
 		defer t.Stop()
 		for {
 			select {
 			case <-done:
 				return
 			case <-t.C:
-				mu.Lock()
-				s := last
-				mu.Unlock()
-				a.Log.Info().Str("run", run.ID).Int("accepted", s.Accepted).Int("target", run.Target).Msg(line(s))
+				show()
 			}
 		}
 	}()
-	return func() { close(done); wg.Wait() }
+	return func() {
+		close(done)
+		wg.Wait()
+		if terminal {
+			_ = bar.Finish()
+			fmt.Fprintln(a.ErrOut)
+		}
+	}
+}
+
+// progressLine renders one progress line from the recent requests/s and accepted records/s.
+func progressLine(s generator.Stats, p generator.Pace, reqRate, accRate float64) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%d/%d", s.Accepted, s.Target)
+	if n := s.Rejected + s.Duplicate + s.Failed; n > 0 {
+		fmt.Fprintf(&b, " (rejected %d, dup %d, failed %d)", s.Rejected, s.Duplicate, s.Failed)
+	}
+	fmt.Fprintf(&b, "  %.1f req/s", reqRate)
+	switch {
+	case p.RPM > 0 && p.TPM > 0:
+		fmt.Fprintf(&b, " of %.1f (%.0f rpm, %.0f tpm, %s)", p.RPM/60, p.RPM, p.TPM, p.LimitSource)
+	case p.RPM > 0:
+		fmt.Fprintf(&b, " of %.1f (%.0f rpm, %s)", p.RPM/60, p.RPM, p.LimitSource)
+	case p.TPM > 0:
+		fmt.Fprintf(&b, " (%.0f tpm, %s)", p.TPM, p.LimitSource)
+	default:
+		b.WriteString(" (no limit known)")
+	}
+	if p.Share > 0 && p.Share < 1 {
+		fmt.Fprintf(&b, " share %.2f", p.Share)
+	}
+	fmt.Fprintf(&b, "  in flight %d/%d", p.InFlight, p.Concurrency)
+	if p.RateLimited > 0 {
+		fmt.Fprintf(&b, "  429 %.0f%%", 100*p.Recent429)
+	}
+	if left := s.Target - s.Accepted; left > 0 && accRate > 0 {
+		eta := time.Duration(float64(left) / accRate * float64(time.Second))
+		fmt.Fprintf(&b, "  ETA %s", eta.Round(time.Second))
+	}
+	fmt.Fprintf(&b, "  $%.4f", s.Cost)
+	if p.WaitingFor != "" {
+		fmt.Fprintf(&b, "  waiting for %s", p.WaitingFor)
+	}
+	return b.String()
+}
+
+// rateMeter turns a growing count into a rate over the last window.
+type rateMeter struct {
+	window time.Duration
+	t      []time.Time
+	n      []int
+}
+
+func (m *rateMeter) add(now time.Time, n int) float64 {
+	m.t, m.n = append(m.t, now), append(m.n, n)
+	for len(m.t) > 2 && now.Sub(m.t[1]) >= m.window {
+		m.t, m.n = m.t[1:], m.n[1:]
+	}
+	dt := now.Sub(m.t[0]).Seconds()
+	if dt <= 0 {
+		return 0
+	}
+	return float64(n-m.n[0]) / dt
 }
 
 func printSummary(a *app, asJSON bool, s generator.Stats, run *corpus.Run) error {
@@ -409,6 +504,14 @@ func writeSummary(w io.Writer, s generator.Stats, run *corpus.Run) {
 		fmt.Fprintf(w, "reject reasons: %s\n", strings.Join(parts, ", "))
 	}
 	fmt.Fprintf(w, "requests %d  tokens %d in / %d out  cost $%.4f\n", s.Requests, s.Usage.PromptTokens, s.Usage.CompletionTokens, s.Cost)
+	if p := s.Pace; p.Answers > 0 {
+		limit := "no limit known"
+		if p.RPM > 0 || p.TPM > 0 {
+			limit = fmt.Sprintf("limit %.0f rpm / %.0f tpm from %s", p.RPM, p.TPM, p.LimitSource)
+		}
+		fmt.Fprintf(w, "%.2f req/s (%s)  429s %d of %d answers  latency p90 %.2fs  concurrency %d\n",
+			s.RequestsPerS, limit, p.RateLimited, p.Answers, p.LatencyP90, p.Concurrency)
+	}
 	if s.Message != "" {
 		fmt.Fprintln(w, s.Message)
 	}

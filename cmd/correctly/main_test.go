@@ -1,8 +1,8 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strconv"
 	"testing"
@@ -36,37 +36,71 @@ func TestScripts(t *testing.T) {
 			return nil
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
-			// llm faults RATE429 RATE500 RATEMALFORMED | llm latency 50ms | llm key KEY | llm count answered N
-			"llm": func(ts *testscript.TestScript, neg bool, args []string) {
-				srv := ts.Value(llmKey{}).(*llmtest.Server)
-				if len(args) < 2 {
-					ts.Fatalf("usage: llm faults|latency|key|requests ...")
-				}
-				f := func(s string) float64 {
-					v, err := strconv.ParseFloat(s, 64)
-					ts.Check(err)
-					return v
-				}
-				switch args[0] {
-				case "faults":
-					srv.Faults = llmtest.Faults{RateLimit: f(args[1]), Server: f(args[2]), Malformed: f(args[3]), RetryAfter: 10 * time.Millisecond}
-				case "latency":
-					d, err := time.ParseDuration(args[1])
-					ts.Check(err)
-					srv.Latency = d
-				case "key":
-					srv.Key = args[1]
-				case "answered":
-					got := srv.Counts().Answered
-					if fmt.Sprint(got) != args[1] && !neg {
-						ts.Fatalf("server answered %d requests, want %s", got, args[1])
-					}
-				default:
-					ts.Fatalf("unknown llm subcommand %q", args[0])
-				}
-			},
+			"llm":   llmCommand,
+			"runid": runIDCommand,
 		},
 	})
 }
 
-var _ = os.Getenv
+// llmCommand adjusts or checks a script's fake LLM server:
+//
+//	llm faults RATE429 RATE500 RATEMALFORMED   llm latency 50ms   llm key KEY   llm model NAME
+//	llm refuse STATUS   llm quota on|off   llm answered N   llm received-at-most N
+func llmCommand(ts *testscript.TestScript, neg bool, args []string) {
+	srv := ts.Value(llmKey{}).(*llmtest.Server)
+	if len(args) < 2 {
+		ts.Fatalf("usage: llm faults|latency|key|model|refuse|quota|answered|received-at-most ...")
+	}
+	f := func(s string) float64 {
+		v, err := strconv.ParseFloat(s, 64)
+		ts.Check(err)
+		return v
+	}
+	check := func(ok bool, format string, a ...any) {
+		if ok == neg {
+			if neg {
+				format = "not: " + format
+			}
+			ts.Fatalf(format, a...)
+		}
+	}
+	switch args[0] {
+	case "faults":
+		srv.SetFaults(llmtest.Faults{RateLimit: f(args[1]), Server: f(args[2]), Malformed: f(args[3]), RetryAfter: 10 * time.Millisecond})
+	case "latency":
+		d, err := time.ParseDuration(args[1])
+		ts.Check(err)
+		srv.Latency = d
+	case "key":
+		srv.Key = args[1]
+	case "model":
+		srv.Model = args[1]
+	case "refuse":
+		srv.Refuse = int(f(args[1]))
+	case "quota":
+		srv.Quota = args[1] == "on"
+	case "answered":
+		got := srv.Counts().Answered
+		check(fmt.Sprint(got) == args[1], "server answered %d requests, want %s", got, args[1])
+	case "received-at-most":
+		got := srv.Counts().Requests
+		check(got <= int(f(args[1])), "server received %d requests, want at most %s", got, args[1])
+	default:
+		ts.Fatalf("unknown llm subcommand %q", args[0])
+	}
+}
+
+// runIDCommand sets the environment variable VAR to the id of the first run in the last command's
+// stdout, a `runs list --json`: runid VAR
+func runIDCommand(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: runid VAR")
+	}
+	var runs []struct {
+		ID string `json:"id"`
+	}
+	if err := json.Unmarshal([]byte(ts.ReadFile("stdout")), &runs); err != nil || len(runs) == 0 {
+		ts.Fatalf("runid: stdout holds no runs list: %v", err)
+	}
+	ts.Setenv(args[0], runs[0].ID)
+}

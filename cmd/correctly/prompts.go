@@ -112,6 +112,8 @@ func newPromptsAddCommand(a *app) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "add FILE...",
 		Short: "Check schema files and store them as new versions",
+		Example: `  correctly prompts add my_schema.yaml
+  correctly prompts add schemas/*.yaml --json`,
 		Long: `Parse and check each file (YAML syntax, fields, templates, validators); a problem is reported as
 file:line:col with the path of the offending field, and then nothing is stored. Adding content that is
 already stored is a no-op: versions are immutable.`,
@@ -164,7 +166,9 @@ func newPromptsListCommand(a *app) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "list",
 		Short: "List stored prompt versions, newest first",
-		Args:  wrapArgs(cobra.NoArgs),
+		Example: `  correctly prompts list
+  correctly prompts list --json`,
+		Args: wrapArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			st, err := a.store(cmd.Context())
 			if err != nil {
@@ -198,7 +202,9 @@ func newPromptsShowCommand(a *app) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "show NAME[@VERSION]",
 		Short: "Print a stored schema in canonical form",
-		Args:  wrapArgs(cobra.ExactArgs(1)),
+		Example: `  correctly prompts show correction_script
+  correctly prompts show correction_script@1a2b3c4d --json`,
+		Args: wrapArgs(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			st, err := a.store(cmd.Context())
 			if err != nil {
@@ -223,7 +229,9 @@ func newPromptsDiffCommand(a *app) *cobra.Command {
 	return &cobra.Command{
 		Use:   "diff A B",
 		Short: "Show a unified diff between two schema versions (or files)",
-		Args:  wrapArgs(cobra.ExactArgs(2)),
+		Example: `  correctly prompts diff correction_script@1a2b3c4d correction_script
+  correctly prompts diff correction_script my_schema.yaml`,
+		Args: wrapArgs(cobra.ExactArgs(2)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			st, err := a.store(cmd.Context())
 			if err != nil {
@@ -334,6 +342,8 @@ func newPromptsRenderCommand(a *app) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "render NAME[@VERSION]|FILE [-n 3] [--seed S]",
 		Short: "Show sampled, rendered prompts without calling the LLM",
+		Example: `  correctly prompts render correction_script -n 2
+  correctly prompts render my_schema.yaml --seed 7 --json`,
 		Long: `Sample the dimensions of the first N slots for a seed and print each step's system and user
 prompt exactly as they would be sent. Fields that earlier steps would produce are shown as <field>.
 No request is made.`,

@@ -23,6 +23,8 @@ func newInitCommand(a *app) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "init",
 		Short: "Create the store, its indexes and the built-in prompt schemas",
+		Example: `  correctly init
+  MONGODB_URI=mongodb://127.0.0.1:27017 correctly init --json`,
 		Long: `Create the data directory (embedded store and index) or connect to MONGODB_URI, create every
 index, and store the built-in prompt schemas (correction_script). Safe to run again.`,
 		Args: wrapArgs(cobra.NoArgs),
@@ -82,7 +84,9 @@ func newRunsCommand(a *app) *cobra.Command {
 	list := &cobra.Command{
 		Use:   "list",
 		Short: "List runs, newest first",
-		Args:  wrapArgs(cobra.NoArgs),
+		Example: `  correctly runs list
+  correctly runs list --limit 10 --json`,
+		Args: wrapArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			st, err := a.store(cmd.Context())
 			if err != nil {
@@ -110,7 +114,9 @@ func newRunsCommand(a *app) *cobra.Command {
 	show := &cobra.Command{
 		Use:   "show RUN",
 		Short: "Show a run's settings and counters, derived from its records",
-		Args:  wrapArgs(cobra.ExactArgs(1)),
+		Example: `  correctly runs show 20261128-153000-ab12
+  correctly runs show 20261128-153000-ab12 --json`,
+		Args: wrapArgs(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			st, err := a.store(cmd.Context())
 			if err != nil {

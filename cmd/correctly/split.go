@@ -59,6 +59,9 @@ func newSplitCreateCommand(a *app) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "create NAME --ratios train=0.9,val=0.05,test=0.05 --seed S [--prompt P] [--run R] [--group-by cluster|key_expression|none] [--stratify dim,...]",
 		Short: "Divide the accepted records into parts and store the split under NAME",
+		Example: `  correctly split create v1 --ratios train=0.9,val=0.05,test=0.05 --seed 1
+  correctly split create unseen --group-by key_expression --stratify style --prompt correction_script
+  correctly split create small --ratios train=0.8,test=0.2 --run 20261128-153000-ab12 --json`,
 		Long: `--group-by cluster (the default) keeps near-duplicate clusters in one part; key_expression also
 keeps every record of one key expression together (a test part of unseen expressions); none places
 records one by one (near-duplicates may then cross parts: split check will say so).`,
@@ -203,7 +206,9 @@ func newSplitListCommand(a *app) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "list",
 		Short: "List the stored splits",
-		Args:  wrapArgs(cobra.NoArgs),
+		Example: `  correctly split list
+  correctly split list --json`,
+		Args: wrapArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			st, err := a.store(cmd.Context())
 			if err != nil {
@@ -238,7 +243,9 @@ func newSplitShowCommand(a *app) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "show NAME",
 		Short: "Count a split's records per part and per dimension value",
-		Args:  wrapArgs(cobra.ExactArgs(1)),
+		Example: `  correctly split show v1
+  correctly split show v1 --json`,
+		Args: wrapArgs(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			st, err := a.store(cmd.Context())
 			if err != nil {
@@ -352,6 +359,8 @@ func newSplitCheckCommand(a *app) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "check NAME [--threshold D]",
 		Short: "Find near-duplicate pairs that cross a split's parts (exit 1 when there are any)",
+		Example: `  correctly split check v1
+  correctly split check v1 --threshold 0.1 --json`,
 		Long: `Embeds every member record again (with the embedder, fields and distance the split was made with,
 or --threshold) and lists the near-duplicate pairs whose records sit in different parts. A split
 grouped by cluster has none.`,
@@ -423,6 +432,8 @@ func newSplitExportCommand(a *app) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "export NAME --part P --format chat|raw|m2 [-o FILE]",
 		Short: "Write the records of one part of a split as JSONL (raw or chat) or M2",
+		Example: `  correctly split export v1 --part train -o train.jsonl
+  correctly split export v1 --part test --format m2 -o test.m2`,
 		Long: `The formats are those of corpus export; records come in ID order. A file given with -o is
 written whole or not at all.`,
 		Args: wrapArgs(cobra.ExactArgs(1)),
