@@ -5,10 +5,12 @@ import (
 	"time"
 )
 
-// bucket is a token bucket with reservations, like golang.org/x/time/rate's Limiter, plus the two
-// things pacing against a provider needs and rate.Limiter lacks: giving tokens back (a request is
-// charged its max_tokens at admission, then only what it used) and lowering the level to what the
-// server says remains. It is not safe for concurrent use: Control guards it.
+// bucket is a token bucket that admits the way a provider's does: a request passes when the bucket
+// holds its tokens. Unlike golang.org/x/time/rate's reservations, which queue debts and so keep
+// refunds a full bucket would have lost, its level follows the server's own: it can give tokens
+// back (a request is charged its max_tokens at admission, then only what it used) and be lowered to
+// what the server says remains. It is not safe for concurrent use: Control guards it, and serves
+// waiting requests in order.
 type bucket struct {
 	rate  float64 // tokens per second; 0 means unlimited
 	burst float64 // most tokens the bucket holds
@@ -32,18 +34,26 @@ func (b *bucket) advance(now time.Time) {
 	}
 }
 
-// reserve takes n tokens now and returns how long the caller must wait before using them: zero when
-// the bucket held them, else the time until the refill covers the debt of every earlier reservation.
-func (b *bucket) reserve(now time.Time, n float64) time.Duration {
+// wait returns how long until the bucket holds n tokens, counting on refill alone: zero when it
+// holds them now.
+func (b *bucket) wait(now time.Time, n float64) time.Duration {
 	if !b.limited() || n <= 0 {
 		return 0
 	}
 	b.advance(now)
-	b.level -= n
-	if b.level >= 0 {
+	if b.level >= n {
 		return 0
 	}
-	return time.Duration(-b.level / b.rate * float64(time.Second))
+	return time.Duration((n - b.level) / b.rate * float64(time.Second))
+}
+
+// take spends n tokens; the level may go negative (an answer that used more than it was charged).
+func (b *bucket) take(now time.Time, n float64) {
+	if !b.limited() || n <= 0 {
+		return
+	}
+	b.advance(now)
+	b.level -= n
 }
 
 // give returns n tokens (a cancelled reservation, or tokens charged and not used).

@@ -75,7 +75,8 @@ type Control struct {
 	lat       latencies
 	ageFloor  float64 // lower bound of latency from requests still out (seconds)
 	onWire    map[uint64]time.Time
-	waiting   int
+	queue     []*waiter     // requests waiting for admission, in order
+	kick      chan struct{} // closed when the head of the queue should look again
 	seq       uint64  // requests admitted, ever
 	charged   float64 // tokens charged net of corrections, ever
 	avgTokens float64 // tokens an answered request used (EWMA)
@@ -117,7 +118,7 @@ func NewControl(cfg ControlConfig) *Control {
 		cfg.MaxOutage = DefaultMaxOutage
 	}
 	c := &Control{
-		Now: time.Now, cfg: cfg, changed: make(chan struct{}),
+		Now: time.Now, cfg: cfg, changed: make(chan struct{}), kick: make(chan struct{}),
 		given: Limits{RPM: cfg.RPM, TPM: cfg.TPM}, shareRun: 1, shareServer: 1, factor: 1,
 		onWire: map[uint64]time.Time{}, avgOut: 256,
 		search: search{limit: float64(cfg.Start), slowStart: true},
@@ -153,6 +154,7 @@ func (c *Control) SetShares(run, server float64) {
 	c.shareRun, c.shareServer = run, server
 	c.setRates(c.Now())
 	c.retarget()
+	c.poke()
 }
 
 type shares struct{ run, server float64 }
@@ -182,6 +184,7 @@ func (c *Control) Tick() {
 	c.ageFloor = age
 	c.breaker.check(now, c.cfg.MaxOutage)
 	c.retarget()
+	c.poke()
 }
 
 // GaveUp returns why requests stopped being sent (the API failed for longer than MaxOutage), or "".
@@ -203,80 +206,105 @@ type ticket struct {
 
 // Admit waits until one more request fits: no hold from the server, the breaker lets it through,
 // and the request and token buckets hold one request and its tokens (prompt tokens + max_tokens,
-// as OpenAI counts them at admission). It fails only when ctx ends or the Control gave up.
+// as OpenAI counts them at admission). Waiting requests are admitted in order. It fails only when
+// ctx ends or the Control gave up.
 func (c *Control) Admit(ctx context.Context, promptTokens, maxTokens int) (*ticket, error) {
 	c.mu.Lock()
-	c.waiting++
-	defer func() { c.mu.Lock(); c.waiting--; c.mu.Unlock() }()
+	me := &waiter{turn: make(chan struct{})}
+	c.queue = append(c.queue, me)
+	if len(c.queue) == 1 {
+		close(me.turn)
+	}
 	var t *ticket
-	for {
-		now := c.Now()
-		if c.breaker.gaveUp != "" {
-			c.mu.Unlock()
-			c.cancel(t)
-			return nil, fmt.Errorf("%w: %s", ErrOutage, c.GaveUp())
-		}
+	for t == nil {
 		var wait time.Duration
+		var wake <-chan struct{}
+		now := c.Now()
 		switch {
+		case c.breaker.gaveUp != "":
+			c.leave(me)
+			c.mu.Unlock()
+			return nil, fmt.Errorf("%w: %s", ErrOutage, c.breaker.gaveUp)
+		case c.queue[0] != me:
+			wake = me.turn
 		case now.Before(c.holdUntil):
-			wait = c.holdUntil.Sub(now)
-		case t != nil:
-			// reserved, and its wait is over (a hold set meanwhile was waited out above)
+			wait, wake = c.holdUntil.Sub(now), c.kick
 		default:
 			probe, bw := c.breaker.admit(now)
 			if bw > 0 {
-				wait = bw
+				wait, wake = bw, c.kick
 				break
 			}
 			charge := float64(promptTokens + maxTokens)
 			if maxTokens <= 0 {
 				charge = float64(promptTokens) + c.avgOut
 			}
-			c.maxCharge = max(c.maxCharge, charge)
-			c.setRates(now)
+			if charge > c.maxCharge {
+				c.maxCharge = charge
+				c.setRates(now)
+			}
+			if wait = max(c.req.wait(now, 1), c.tok.wait(now, charge)); wait > 0 {
+				if probe {
+					c.breaker.probing = false
+				}
+				wake = c.kick
+				break
+			}
+			c.req.take(now, 1)
+			c.tok.take(now, charge)
 			c.seq++
 			c.charged += charge
-			t = &ticket{seq: c.seq, charged: c.charged, charge: charge, epoch: c.search.epoch, probe: probe}
-			wait = max(c.req.reserve(now, 1), c.tok.reserve(now, charge))
-		}
-		if wait <= 0 {
-			break
+			t = &ticket{sent: now, seq: c.seq, charged: c.charged, charge: charge, epoch: c.search.epoch, probe: probe}
+			c.leave(me)
+			c.onWire[t.seq] = now
+			c.search.wire(now, len(c.onWire))
+			continue
 		}
 		c.mu.Unlock()
-		timer := time.NewTimer(wait)
+		var timer *time.Timer
+		var fire <-chan time.Time
+		if wait > 0 {
+			timer = time.NewTimer(wait)
+			fire = timer.C
+		}
 		select {
-		case <-timer.C:
+		case <-fire:
+		case <-wake:
 		case <-ctx.Done():
-			timer.Stop()
-			c.cancel(t)
+			c.mu.Lock()
+			c.leave(me)
+			c.mu.Unlock()
 			return nil, ctx.Err()
 		}
-		c.mu.Lock()
-		if t != nil && !c.Now().Before(c.holdUntil) {
-			break
+		if timer != nil {
+			timer.Stop()
 		}
+		c.mu.Lock()
 	}
-	t.sent = c.Now()
-	c.onWire[t.seq] = t.sent
-	c.search.wire(t.sent, len(c.onWire))
 	c.mu.Unlock()
 	return t, nil
 }
 
-// cancel gives back what an admitted request reserved and never used.
-func (c *Control) cancel(t *ticket) {
-	if t == nil {
-		return
+// waiter is a request waiting for admission; turn is closed when it heads the queue.
+type waiter struct{ turn chan struct{} }
+
+// leave takes w out of the queue and hands the turn on; c.mu is held.
+func (c *Control) leave(w *waiter) {
+	for i, q := range c.queue {
+		if q == w {
+			c.queue = append(c.queue[:i], c.queue[i+1:]...)
+			if i == 0 && len(c.queue) > 0 {
+				close(c.queue[0].turn)
+			}
+			return
+		}
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	now := c.Now()
-	c.req.give(now, 1)
-	c.tok.give(now, t.charge)
-	c.charged -= t.charge
-	if t.probe {
-		c.breaker.probing = false
-	}
+}
+
+// poke wakes the head of the queue: the buckets, a hold or the breaker changed; c.mu is held.
+func (c *Control) poke() {
+	close(c.kick)
+	c.kick = make(chan struct{})
 }
 
 // answer is what became of one admitted request.
@@ -313,6 +341,7 @@ func (c *Control) Done(t *ticket, a answer) {
 		if t.probe {
 			c.breaker.probing = false
 		}
+		c.poke()
 		return
 	}
 	c.requests++
@@ -333,7 +362,7 @@ func (c *Control) Done(t *ticket, a answer) {
 		c.tok.give(now, diff)
 		c.charged -= diff
 	} else if diff < 0 {
-		c.tok.reserve(now, -diff)
+		c.tok.take(now, -diff)
 		c.charged -= diff
 	}
 	c.learn(a.header, t, now)
@@ -359,6 +388,7 @@ func (c *Control) Done(t *ticket, a answer) {
 	}
 	c.breaker.record(t.probe, a.outcome, now, c.cfg.MaxOutage)
 	c.retarget()
+	c.poke()
 }
 
 // holdFor stops every request for the server's hint, capped at HintCap; the progress line shows the
@@ -500,7 +530,7 @@ func (c *Control) Snapshot() Pace {
 	now := c.Now()
 	l := c.inForce()
 	p := Pace{
-		Concurrency: int(c.limit), InFlight: len(c.onWire), Waiting: c.waiting, RPM: l.RPM, TPM: l.TPM,
+		Concurrency: int(c.limit), InFlight: len(c.onWire), Waiting: len(c.queue), RPM: l.RPM, TPM: l.TPM,
 		Answers: c.requests, RateLimited: c.rateLimited, LatencyP90: c.lat.p90(), Outage: c.breaker.gaveUp,
 	}
 	given, learnt := c.given.RPM > 0 || c.given.TPM > 0, c.learnt.RPM > 0 || c.learnt.TPM > 0

@@ -74,26 +74,37 @@ func testControl(cfg ControlConfig) (*Control, *clock) {
 	return c, k
 }
 
-func TestBucketReservationsQueueAndRefundsShortenTheQueue(t *testing.T) {
+func TestBucketAdmitsLikeTheServer(t *testing.T) {
 	k := newClock()
 	var b bucket
 	b.set(k.now(), 10, 1) // 10 per second, one at a time
-	if w := b.reserve(k.now(), 1); w != 0 {
-		t.Fatalf("first reservation waits %v, want none (the bucket starts full)", w)
+	if w := b.wait(k.now(), 1); w != 0 {
+		t.Fatalf("first request waits %v, want none (the bucket starts full)", w)
 	}
-	if w := b.reserve(k.now(), 1); w != 100*time.Millisecond {
-		t.Fatalf("second reservation waits %v, want 100ms", w)
-	}
-	if w := b.reserve(k.now(), 1); w != 200*time.Millisecond {
-		t.Fatalf("third reservation waits %v, want 200ms: reservations queue", w)
+	b.take(k.now(), 1)
+	if w := b.wait(k.now(), 1); w != 100*time.Millisecond {
+		t.Fatalf("second request waits %v, want 100ms", w)
 	}
 	b.give(k.now(), 1)
-	if w := b.reserve(k.now(), 1); w != 200*time.Millisecond {
-		t.Errorf("after giving one back the next reservation waits %v, want 200ms", w)
+	if w := b.wait(k.now(), 1); w != 0 {
+		t.Errorf("after giving one back the next waits %v, want none", w)
 	}
 	b.lower(k.now(), -5)
-	if w := b.reserve(k.now(), 1); w != 600*time.Millisecond {
-		t.Errorf("after the server said 5 fewer remain the next reservation waits %v, want 600ms", w)
+	if w := b.wait(k.now(), 1); w != 600*time.Millisecond {
+		t.Errorf("after the server said 5 are owed the next waits %v, want 600ms", w)
+	}
+
+	// tokens given back to a full bucket are lost, as on the server: they must not pay for later requests
+	var tok bucket
+	tok.set(k.now(), 1000, 2000)
+	tok.take(k.now(), 500)
+	tok.give(k.now(), 1200)
+	if w := tok.wait(k.now(), 2000); w != 0 {
+		t.Fatalf("a full bucket of 2000 cannot pay 2000: waits %v", w)
+	}
+	tok.take(k.now(), 2000)
+	if w := tok.wait(k.now(), 700); w != 700*time.Millisecond {
+		t.Errorf("after spending a full bucket, 700 tokens wait %v, want 700ms: the overflow of the refund was kept", w)
 	}
 }
 
@@ -127,8 +138,9 @@ func TestConcurrencyFollowsLittlesLaw(t *testing.T) {
 }
 
 func TestConcurrencyIsBoundedBySafetyAndFlags(t *testing.T) {
-	c, _ := testControl(ControlConfig{RPM: 600000})
+	c, k := testControl(ControlConfig{RPM: 600000})
 	for i := 0; i < 20; i++ {
+		k.add(time.Second)
 		tk, _ := c.Admit(context.Background(), 10, 10)
 		c.Done(tk, answer{outcome: Succeeded, latency: 30 * time.Second})
 	}
@@ -220,7 +232,7 @@ func TestRemainingCountsLowerTheBuckets(t *testing.T) {
 	h = http.Header{"X-Ratelimit-Limit-Requests": {"600"}, "X-Ratelimit-Remaining-Requests": {"0"}}
 	c.Done(tk, answer{outcome: Succeeded, latency: time.Second, header: h})
 	c.mu.Lock()
-	w := c.req.reserve(k.now(), 1)
+	w := c.req.wait(k.now(), 1)
 	c.mu.Unlock()
 	// none left when the server admitted it, 10 more refilled during the second it took
 	if w != 0 {
