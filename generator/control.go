@@ -77,10 +77,10 @@ type Control struct {
 	onWire    map[uint64]time.Time
 	queue     []*waiter     // requests waiting for admission, in order
 	kick      chan struct{} // closed when the head of the queue should look again
-	seq       uint64  // requests admitted, ever
-	charged   float64 // tokens charged net of corrections, ever
-	avgTokens float64 // tokens an answered request used (EWMA)
-	avgOut    float64 // completion tokens of an answer (EWMA)
+	seq       uint64        // requests admitted, ever
+	charged   float64       // tokens charged net of corrections, ever
+	avgTokens float64       // tokens an answered request used (EWMA)
+	avgOut    float64       // completion tokens of an answer (EWMA)
 
 	search search
 
