@@ -109,7 +109,7 @@ exit 0`
 // decideStatus turns the box's state files into a Status. The pid is checked before the exit code
 // is read, so a job that ends in between is seen as ended, not lost.
 func decideStatus(kv map[string]string, run *corpus.TrainRun, stallAfter time.Duration) Status {
-	st := Status{Phase: kv["phase"]}
+	st := Status{Phase: Escape(kv["phase"])}
 	st.PID, _ = strconv.Atoi(kv["pid"])
 	if kv["nodir"] == "1" {
 		if run.PID == 0 {
@@ -312,7 +312,13 @@ func (c *Client) Pull(ctx context.Context, run *corpus.TrainRun, dir string, o P
 	kept := files[:0]
 	for _, f := range files {
 		if !localName(filepath.ToSlash(f.Path)) {
-			return nil, fmt.Errorf("pull %s: the box lists an output file outside output/: %q", run.ID, f.Path)
+			return nil, fmt.Errorf("pull %s: the box lists an output file outside output/: %s", run.ID, Escape(f.Path))
+		}
+		if Escape(f.Path) != f.Path {
+			return nil, fmt.Errorf("pull %s: the box lists an output file whose name holds control characters: %s", run.ID, Escape(f.Path))
+		}
+		if f.Size < 0 {
+			return nil, fmt.Errorf("pull %s: the box lists %s with a negative size", run.ID, f.Path)
 		}
 		if !o.Checkpoints && strings.HasPrefix(f.Path, "checkpoint-") {
 			continue
@@ -365,7 +371,10 @@ func (c *Client) Pull(ctx context.Context, run *corpus.TrainRun, dir string, o P
 	return files, c.save(ctx, run, "")
 }
 
-var errPullMismatch = errors.New("pulled bytes differ from the box's")
+var (
+	errPullMismatch = errors.New("pulled bytes differ from the box's")
+	errPullOverrun  = errors.New("the box sent more than it listed")
+)
 
 func pullFile(ctx context.Context, conn *Conn, remote, local string, f PulledFile, progress func(int64)) (int64, error) {
 	sc, err := conn.SFTP()
@@ -402,9 +411,17 @@ func pullFile(ctx context.Context, conn *Conn, remote, local string, f PulledFil
 		return 0, err
 	}
 	progress(off)
-	n, err := io.Copy(&countWriter{w: lf, done: off, progress: progress}, rf)
+	// Read at most what the box listed, and one byte more to tell that it sends more: a hostile box
+	// could otherwise stream without end.
+	want := f.Size - off
+	n, err := io.Copy(&countWriter{w: lf, done: off, progress: progress}, io.LimitReader(rf, want+1))
 	if err != nil {
 		return n, conn.wrap(err)
+	}
+	if n > want {
+		lf.Close()
+		os.Remove(part)
+		return n, fmt.Errorf("%s: %w: it listed %d bytes and sent more", Escape(f.Path), errPullOverrun, f.Size)
 	}
 	if err := lf.Close(); err != nil {
 		return n, err
@@ -415,7 +432,7 @@ func pullFile(ctx context.Context, conn *Conn, remote, local string, f PulledFil
 	}
 	if sum != f.SHA256 || size != f.Size {
 		os.Remove(part)
-		return n, fmt.Errorf("%s: %w (sha256 %s, want %s)", f.Path, errPullMismatch, sum, f.SHA256)
+		return n, fmt.Errorf("%s: %w (sha256 %s, want %s)", Escape(f.Path), errPullMismatch, sum, f.SHA256)
 	}
 	return n, os.Rename(part, local)
 }

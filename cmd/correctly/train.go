@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -238,7 +237,11 @@ func runTrainPush(ctx context.Context, a *app, o trainPushOptions) error {
 		fmt.Fprintf(a.ErrOut, "watch it: correctly train logs -f %s   (status: correctly train status %s)\n", res.Run.ID, res.Run.ID)
 		return nil
 	}
-	_, err = c.Logs(ctx, res.Run, newEscapeWriter(a.Out), trainer.LogOptions{Follow: true})
+	w := trainer.NewEscapeWriter(a.Out)
+	_, err = c.Logs(ctx, res.Run, w, trainer.LogOptions{Follow: true})
+	if ferr := w.Flush(); err == nil {
+		err = ferr
+	}
 	if err != nil {
 		return err
 	}
@@ -380,8 +383,8 @@ func newTrainLogsCommand(a *app) *cobra.Command {
 		Short: "Print a training run's log, optionally following it until the job ends",
 		Long: `Logs prints logs/train.log of the run from the box, reading by byte offset: with -f it polls for new
 lines until the job ends and reconnects with backoff when the link drops, continuing at the exact
-byte. Control characters (progress bars' carriage returns, colours) are shown escaped, like \r and
-\x1b, so a hostile log cannot drive your terminal.
+byte. Control characters (progress bars' carriage returns, colours, C1 controls, bytes that are not
+UTF-8) are shown escaped, like \r, \x1b and \u009b, so a hostile log cannot drive your terminal.
 
 Examples:
   correctly train logs run-20250101-120000-ab12cd
@@ -393,7 +396,11 @@ Examples:
 			if err != nil {
 				return err
 			}
-			_, err = c.Logs(ctx, run, newEscapeWriter(a.Out), trainer.LogOptions{Offset: offset, Follow: follow})
+			w := trainer.NewEscapeWriter(a.Out)
+			_, err = c.Logs(ctx, run, w, trainer.LogOptions{Offset: offset, Follow: follow})
+			if ferr := w.Flush(); err == nil {
+				err = ferr
+			}
 			if err != nil || !follow {
 				return err
 			}
@@ -587,30 +594,4 @@ func trainAge(d time.Duration) string {
 		return fmt.Sprintf("%dh", int(d.Hours()))
 	}
 	return fmt.Sprintf("%dd", int(d.Hours()/24))
-}
-
-// escapeWriter shows control characters other than newline and tab escaped (\r, \x1b, ...), so a
-// remote log cannot move the cursor or change the terminal.
-type escapeWriter struct{ w io.Writer }
-
-func newEscapeWriter(w io.Writer) io.Writer { return escapeWriter{w} }
-
-func (e escapeWriter) Write(p []byte) (int, error) {
-	var buf []byte
-	for _, b := range p {
-		switch {
-		case b == '\n' || b == '\t':
-			buf = append(buf, b)
-		case b == '\r':
-			buf = append(buf, '\\', 'r')
-		case b < 0x20 || b == 0x7f:
-			buf = append(buf, fmt.Sprintf(`\x%02x`, b)...)
-		default:
-			buf = append(buf, b)
-		}
-	}
-	if _, err := e.w.Write(buf); err != nil {
-		return 0, err
-	}
-	return len(p), nil
 }

@@ -123,19 +123,3 @@ func TestTrainCommandsRejectBadRunIDsAsUsage(t *testing.T) {
 		}
 	}
 }
-
-func TestEscapeWriterShowsControlCharacters(t *testing.T) {
-	for _, tc := range []struct{ in, want string }{
-		{"plain line\n", "plain line\n"},
-		{"tab\there\n", "tab\there\n"},
-		{"bar\r50%\r", `bar\r50%\r`},
-		{"\x1b[2J\x07", `\x1b[2J\x07`},
-		{"한국어 ok\x7f", `한국어 ok\x7f`},
-	} {
-		var b bytes.Buffer
-		n, err := newEscapeWriter(&b).Write([]byte(tc.in))
-		if err != nil || n != len(tc.in) || b.String() != tc.want {
-			t.Errorf("escape(%q) = %q, %d, %v; want %q", tc.in, b.String(), n, err, tc.want)
-		}
-	}
-}
