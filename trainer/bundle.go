@@ -216,7 +216,7 @@ func WriteBundle(dir string, spec BundleSpec) (*Manifest, error) {
 	if files["config.json"], err = indentJSON(cfg); err != nil {
 		return nil, fmt.Errorf("write bundle: encode config: %w", err)
 	}
-	for _, name := range []string{"train.py", "requirements.txt", "run.sh"} {
+	for _, name := range []string{"train.py", "requirements.txt", "run.sh", "watchdog.py"} {
 		b, err := assets.ReadFile("assets/" + name)
 		if err != nil {
 			if _, ok := spec.Files[name]; ok {
@@ -292,7 +292,7 @@ func WriteBundle(dir string, spec BundleSpec) (*Manifest, error) {
 }
 
 func fileMode(name string) os.FileMode {
-	if strings.HasSuffix(name, ".sh") || name == "train.py" {
+	if strings.HasSuffix(name, ".sh") || name == "train.py" || name == "watchdog.py" {
 		return 0o755
 	}
 	return 0o644
