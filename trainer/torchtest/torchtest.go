@@ -107,6 +107,16 @@ func (r *Root) Workdir(tb testing.TB) *Workdir {
 	return w
 }
 
+// CopyIn copies the directory src (a bundle written elsewhere) to rel in the workdir.
+func (w *Workdir) CopyIn(tb testing.TB, src, rel string) string {
+	tb.Helper()
+	dst := filepath.Join(w.Path, rel)
+	if err := copyTree(src, dst); err != nil {
+		tb.Fatalf("copy %s into the torch root: %v", src, err)
+	}
+	return dst
+}
+
 // InsidePath is rel's name inside the root.
 func (w *Workdir) InsidePath(rel string) string { return w.Inside + "/" + filepath.ToSlash(rel) }
 
