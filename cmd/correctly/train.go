@@ -568,8 +568,10 @@ func newTrainCancelCommand(a *app) *cobra.Command {
 		Use:   "cancel RUN",
 		Short: "Stop a training run: TERM, then KILL after a grace period",
 		Long: `Cancel sends TERM to the job's process group, its session and every descendant, waits the grace
-period for the trainer to stop, then sends KILL to whatever is left: nothing of the job survives.
-Checkpoints already written stay in the run's output directory.
+period for the trainer to stop (train.py saves a checkpoint at the end of its current step), then
+sends KILL to whatever is left: nothing of the job survives. Checkpoints already written stay in the
+run's output directory. The box's watchdog is not part of the job: a box pushed with --stop-box still
+stops itself once the outputs are pulled, or --stop-grace after the cancel.
 
 Examples:
   correctly train cancel run-20250101-120000-ab12cd
