@@ -170,6 +170,16 @@ type Manifest struct {
 	Extra          map[string]any `json:"extra,omitempty"`
 }
 
+// Has reports whether the manifest lists the file at the slash-separated path p.
+func (m *Manifest) Has(p string) bool {
+	for _, f := range m.Files {
+		if f.Path == p {
+			return true
+		}
+	}
+	return false
+}
+
 // ManifestFile is the name of the manifest inside a bundle.
 const ManifestFile = "manifest.json"
 

@@ -131,6 +131,13 @@ func (c *Client) Push(ctx context.Context, o PushOptions) (*PushResult, error) {
 	if err != nil {
 		return res, err
 	}
+	if !m.Has("watchdog.py") {
+		// written by an older correctly: nothing on the box would keep the promises
+		if o.Watch.StopBox || o.Watch.MaxDuration > 0 {
+			return res, fmt.Errorf("bundle %s has no watchdog.py (an older correctly wrote it), so the box could not stop itself or the job: write the bundle again with `correctly train bundle`", o.Bundle)
+		}
+		o.Watch.StallTimeout = -1
+	}
 	dir := remoteRunDir(run.RemoteDir, run.ID)
 
 	if err := c.save(ctx, run, "connecting"); err != nil {

@@ -343,3 +343,35 @@ func alive(pid int) bool {
 	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
 	return err == nil && statField(string(b), 3) != "Z"
 }
+
+func TestABundleWithoutTheWatchdogIsRefusedWhenTheBoxMustStop(t *testing.T) {
+	t.Parallel()
+	b := startBox(t)
+	c, _ := testClient(t, b)
+	bundle, _ := writeTestBundle(t, fakeSpec{}, 0, nil)
+	// a bundle from before watchdog.py: rewrite its manifest without it
+	m, err := ReadManifest(bundle)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var files []FileEntry
+	for _, f := range m.Files {
+		if f.Path != "watchdog.py" {
+			files = append(files, f)
+		}
+	}
+	m.Files = files
+	mb, _ := indentJSON(m)
+	if err := os.WriteFile(filepath.Join(bundle, ManifestFile), mb, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	os.Remove(filepath.Join(bundle, "watchdog.py"))
+	_, err = c.Push(context.Background(), PushOptions{Bundle: bundle, Target: b.endpoint(0), RemoteDir: t.TempDir(), Watch: WatchOptions{StopBox: true, StopCommand: "true"}})
+	if err == nil || !strings.Contains(err.Error(), "no watchdog.py") || !strings.Contains(err.Error(), "write the bundle again") {
+		t.Fatalf("Push --stop-box of a bundle without watchdog.py = %v, want a refusal", err)
+	}
+	res := push(t, c, PushOptions{Bundle: bundle, Target: b.endpoint(0), RemoteDir: t.TempDir()})
+	if res.Run.Box == nil || res.Run.Box.StallTimeout != 0 {
+		t.Errorf("box = %+v, want no stall watchdog promised for a bundle without one", res.Run.Box)
+	}
+}

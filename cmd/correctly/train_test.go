@@ -252,10 +252,24 @@ func TestTrainPushRefusesABoxWithoutRoomForTheModel(t *testing.T) {
 	t.Setenv("HF_ENDPOINT", hub.URL)
 	bundle := cliBundle(t, filepath.Join(home, "bundle"), cliFakeTrainer)
 	host := box.User + "@127.0.0.1:" + strconv.Itoa(box.Port)
-	_, stderr, code := runCLI(t, "train", "push", "--bundle", bundle, "--host", host, "--remote-dir", filepath.Join(home, "remote"),
-		"-i", box.ClientKey, "--known-hosts", box.KnownHosts)
-	if code != 1 || !strings.Contains(stderr, "model download 1048576.0 GiB") || !strings.Contains(stderr, "rent a bigger disk") {
-		t.Fatalf("push of a 1 PiB model: exit %d, stderr %q; want a refusal naming the model's size", code, stderr)
+	// the host is new: accepted and recorded as ~/.ssh/config says (hashed, or not)
+	for _, hash := range []string{"yes", "no"} {
+		if err := os.MkdirAll(filepath.Join(home, ".ssh"), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(home, ".ssh", "config"), []byte("Host *\n  HashKnownHosts "+hash+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		known := filepath.Join(home, "known_hosts_"+hash)
+		_, stderr, code := runCLI(t, "train", "push", "--bundle", bundle, "--host", host, "--remote-dir", filepath.Join(home, "remote"),
+			"-i", box.ClientKey, "--known-hosts", known, "--accept-new-host-key")
+		if code != 1 || !strings.Contains(stderr, "model download 1048576.0 GiB") || !strings.Contains(stderr, "rent a bigger disk") {
+			t.Fatalf("push of a 1 PiB model: exit %d, stderr %q; want a refusal naming the model's size", code, stderr)
+		}
+		kh, _ := os.ReadFile(known)
+		if hashed := strings.HasPrefix(string(kh), "|1|"); hashed != (hash == "yes") || len(kh) == 0 {
+			t.Errorf("known_hosts with HashKnownHosts %s = %q", hash, kh)
+		}
 	}
 }
 
