@@ -60,6 +60,7 @@ type TrainBox struct {
 	EndedAt         time.Time `bson:"ended_at,omitempty" json:"ended_at,omitempty"`
 	StopAt          time.Time `bson:"stop_at,omitempty" json:"stop_at,omitempty"`         // the box stops then unless the outputs are pulled first
 	StopReason      string    `bson:"stop_reason,omitempty" json:"stop_reason,omitempty"` // pulled or grace
+	PulledAt        time.Time `bson:"pulled_at,omitempty" json:"pulled_at,omitempty"`     // when train pull told the box its outputs were fetched
 	StopRequestedAt time.Time `bson:"stop_requested_at,omitempty" json:"stop_requested_at,omitempty"`
 	StopAttempt     int       `bson:"stop_attempt,omitempty" json:"stop_attempt,omitempty"`
 	StopExit        *int      `bson:"stop_exit,omitempty" json:"stop_exit,omitempty"`

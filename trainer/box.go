@@ -433,7 +433,11 @@ func BoxPlan(b *corpus.TrainBox, now time.Time, loc *time.Location) string {
 		parts = append(parts, fmt.Sprintf("the box tried to stop itself with %s and failed (exit %s: %s): stop it yourself, it is still billing",
 			b.StopCommand, exit, strings.TrimSpace(lastLine(b.StopOutput))))
 	case "waiting_for_pull":
-		parts = append(parts, fmt.Sprintf("the job has ended: box stops at %s unless pulled (then at once), with %s", at(b.StopAt), b.StopCommand))
+		if !b.PulledAt.IsZero() && !b.PulledAt.Before(b.EndedAt) {
+			parts = append(parts, fmt.Sprintf("the outputs were pulled at %s, so the box is stopping itself with %s", at(b.PulledAt), b.StopCommand))
+		} else {
+			parts = append(parts, fmt.Sprintf("the job has ended: box stops at %s unless pulled (then at once), with %s", at(b.StopAt), b.StopCommand))
+		}
 	case "left_running":
 		parts = append(parts, "the job has ended; the box keeps running (and billing): stop it yourself")
 	default:
@@ -454,7 +458,7 @@ func BoxPlan(b *corpus.TrainBox, now time.Time, loc *time.Location) string {
 			parts = append(parts, fmt.Sprintf("training stops %s after the launch (--max-duration), checkpoint kept", shortDuration(b.MaxDuration)))
 		}
 		if b.StallTimeout > 0 {
-			parts = append(parts, fmt.Sprintf("ended as STALLED after %s without progress", shortDuration(b.StallTimeout)))
+			parts = append(parts, fmt.Sprintf("a job without progress for %s is ended as STALLED", shortDuration(b.StallTimeout)))
 		}
 	}
 	return strings.Join(parts, "; ")

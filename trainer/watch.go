@@ -342,7 +342,8 @@ func copyFrom(ctx context.Context, conn *Conn, p string, off int64, w io.Writer)
 
 // PullOptions says what Pull fetches.
 type PullOptions struct {
-	// Checkpoints also fetches output/checkpoint-*/ (the trainer's resumable state, often larger
+	// Checkpoints also fetches output/checkpoints/ (train.py's) and output/checkpoint-*/ (the
+	// trainer's resumable state, often larger
 	// than the result).
 	Checkpoints bool
 	Progress    func(done, total int64)
@@ -398,7 +399,7 @@ func (c *Client) Pull(ctx context.Context, run *corpus.TrainRun, dir string, o P
 		if f.Size < 0 {
 			return nil, fmt.Errorf("pull %s: the box lists %s with a negative size", run.ID, f.Path)
 		}
-		if !o.Checkpoints && strings.HasPrefix(f.Path, "checkpoint-") {
+		if !o.Checkpoints && (strings.HasPrefix(f.Path, "checkpoint-") || strings.HasPrefix(f.Path, "checkpoints/")) {
 			continue
 		}
 		total += f.Size
@@ -448,6 +449,9 @@ func (c *Client) Pull(ctx context.Context, run *corpus.TrainRun, dir string, o P
 		}
 		if err == nil {
 			marked = true
+			if run.Box != nil {
+				run.Box.PulledAt = c.now().UTC()
+			}
 		} else if !s.retry(ctx, err) {
 			c.Log.Warn().Err(err).Str("run", run.ID).Msg("could not tell the box the outputs were pulled; a box set to stop itself waits out its grace")
 			break

@@ -72,6 +72,20 @@ func TestMaxDurationStopsTrainingAndKeepsTheCheckpoint(t *testing.T) {
 	if log := logOf(t, c, res.Run); !strings.Contains(log, "[watchdog]") || !strings.Contains(log, "max duration of 3s reached") {
 		t.Errorf("log does not say the watchdog stopped the job:\n%s", log)
 	}
+	// the checkpoint comes back only when asked for: it is often bigger than the result
+	plain, all := t.TempDir(), t.TempDir()
+	if _, err := c.Pull(context.Background(), res.Run, plain, PullOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(plain, "checkpoints")); err == nil {
+		t.Errorf("pull without --checkpoints fetched output/checkpoints")
+	}
+	if _, err := c.Pull(context.Background(), res.Run, all, PullOptions{Checkpoints: true}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(all, "checkpoints", "checkpoint-1", "trainer_state.json")); err != nil {
+		t.Errorf("pull --checkpoints did not fetch the checkpoint: %v", err)
+	}
 	if st := waitBox(t, c, res.Run, func(b *corpus.TrainBox) bool { return b.State != "running" }); st.Box.State != "left_running" {
 		t.Errorf("box = %+v, want left_running (no --stop-box)", st.Box)
 	}

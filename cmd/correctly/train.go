@@ -555,7 +555,7 @@ Examples:
 	}
 	so.register(cmd)
 	cmd.Flags().StringVarP(&out, "output", "o", "", "local `DIR` (default train-runs/RUN)")
-	cmd.Flags().BoolVar(&checkpoints, "checkpoints", false, "also fetch output/checkpoint-*/")
+	cmd.Flags().BoolVar(&checkpoints, "checkpoints", false, "also fetch the checkpoints (output/checkpoints/), to resume or keep a run stopped at --max-duration")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the fetched files as JSON")
 	return cmd
 }

@@ -231,7 +231,7 @@ func TestTrainPushStopBoxOnRunPodSaysWhatHappensAndTheBoxStops(t *testing.T) {
 			t.Fatal("the box still answers after runpodctl stopped it")
 		}
 	}
-	if !strings.Contains(stderr, "a stopped box does not answer; last known:") || !strings.Contains(stderr, "runpodctl stop pod pod-cli-7") {
+	if !strings.Contains(stderr, "a stopped box does not answer; last known: the outputs were pulled at") || !strings.Contains(stderr, "the box is stopping itself with runpodctl stop pod pod-cli-7") {
 		t.Errorf("train status of a stopped box: %s\nwant what was last known of the box", stderr)
 	}
 }
