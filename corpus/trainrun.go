@@ -35,10 +35,36 @@ type TrainRun struct {
 	IdentityFiles      []string       `bson:"identity_files,omitempty" json:"identity_files,omitempty"` // key paths used at push, never keys
 	PulledTo           string         `bson:"pulled_to,omitempty" json:"pulled_to,omitempty"`
 	CheckedAt          time.Time      `bson:"checked_at,omitempty" json:"checked_at,omitempty"` // when Status was last read from the box
+	Box                *TrainBox      `bson:"box,omitempty" json:"box,omitempty"`
 	CreatedAt          time.Time      `bson:"created_at" json:"created_at"`
 	UpdatedAt          time.Time      `bson:"updated_at" json:"updated_at"`
 
 	Extra map[string]any `bson:",inline" json:"extra,omitempty"`
+}
+
+// TrainBox is what the GPU box does on its own, without the client, as `train push` set it up (max
+// duration, stall watchdog, stopping itself), and what its watchdog reported when last asked.
+type TrainBox struct {
+	MaxDuration  time.Duration `bson:"max_duration,omitempty" json:"max_duration_ns,omitempty"` // 0: no limit
+	StallTimeout time.Duration `bson:"stall_timeout,omitempty" json:"stall_timeout_ns,omitempty"`
+	// Stop is how the box stops itself once the job ended: runpod, vast or command (the user's
+	// --stop-command, never stored); empty: it keeps running.
+	Stop        string        `bson:"stop,omitempty" json:"stop,omitempty"`
+	StopCommand string        `bson:"stop_command,omitempty" json:"stop_command,omitempty"` // as shown, e.g. runpodctl stop pod ID
+	StopGrace   time.Duration `bson:"stop_grace,omitempty" json:"stop_grace_ns,omitempty"`
+	GPU         string        `bson:"gpu,omitempty" json:"gpu,omitempty"` // what nvidia-smi reported at push
+
+	State           string    `bson:"state,omitempty" json:"state,omitempty"`       // the watchdog's: running, waiting_for_pull, stopping, stop_requested, stop_failed, left_running
+	Deadline        time.Time `bson:"deadline,omitempty" json:"deadline,omitempty"` // when --max-duration stops training
+	EndedBy         string    `bson:"ended_by,omitempty" json:"ended_by,omitempty"` // max_duration or stalled, when the watchdog ended the job
+	EndedAt         time.Time `bson:"ended_at,omitempty" json:"ended_at,omitempty"`
+	StopAt          time.Time `bson:"stop_at,omitempty" json:"stop_at,omitempty"`         // the box stops then unless the outputs are pulled first
+	StopReason      string    `bson:"stop_reason,omitempty" json:"stop_reason,omitempty"` // pulled or grace
+	PulledAt        time.Time `bson:"pulled_at,omitempty" json:"pulled_at,omitempty"`     // when train pull told the box its outputs were fetched
+	StopRequestedAt time.Time `bson:"stop_requested_at,omitempty" json:"stop_requested_at,omitempty"`
+	StopAttempt     int       `bson:"stop_attempt,omitempty" json:"stop_attempt,omitempty"`
+	StopExit        *int      `bson:"stop_exit,omitempty" json:"stop_exit,omitempty"`
+	StopOutput      string    `bson:"stop_output,omitempty" json:"stop_output,omitempty"`
 }
 
 // SaveTrainRun writes r whole (insert or replace by ID).

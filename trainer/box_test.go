@@ -10,7 +10,13 @@ import (
 
 type testBox struct{ *sshtest.Box }
 
-func startBox(tb testing.TB) testBox { return testBox{sshtest.StartBox(tb)} }
+// startBox starts a test box that looks like a rented GPU box: a fake nvidia-smi reports an H100
+// with a recent driver. Tests of GPU-less boxes remove it.
+func startBox(tb testing.TB, opts ...sshtest.Option) testBox {
+	b := testBox{sshtest.StartBox(tb, opts...)}
+	b.GPU(tb, "NVIDIA H100 80GB HBM3", 81559, "550.54.15")
+	return b
+}
 
 func (b testBox) trustOn(tb testing.TB, port int) { b.TrustOn(tb, port) }
 

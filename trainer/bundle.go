@@ -33,7 +33,7 @@ type Message struct {
 	Content string `json:"content"`
 }
 
-// Example is one line of data/train.jsonl or data/val.jsonl.
+// Example is one line of data/train.jsonl, data/val.jsonl or data/test.jsonl.
 type Example struct {
 	Messages []Message `json:"messages"`
 }
@@ -48,16 +48,20 @@ type LoRAConfig struct {
 // TrainConfig is config.json of a bundle: what train.py reads. Zero fields take the defaults of
 // DefaultTrainConfig, except BaseModel, which is required.
 type TrainConfig struct {
-	BaseModel    string     `json:"base_model"`
-	Method       string     `json:"method"` // lora or full
-	Epochs       int        `json:"epochs"`
-	BatchSize    int        `json:"batch_size"`
-	LearningRate float64    `json:"learning_rate"`
-	Seed         int64      `json:"seed"`
-	MaxSeqLen    int        `json:"max_seq_len"`
-	OutputDir    string     `json:"output_dir"`
-	TrainFile    string     `json:"train_file"`
-	ValFile      string     `json:"val_file"`
+	BaseModel    string  `json:"base_model"`
+	Method       string  `json:"method"` // lora or full
+	Epochs       int     `json:"epochs"`
+	BatchSize    int     `json:"batch_size"`
+	LearningRate float64 `json:"learning_rate"`
+	Seed         int64   `json:"seed"`
+	MaxSeqLen    int     `json:"max_seq_len"`
+	OutputDir    string  `json:"output_dir"`
+	TrainFile    string  `json:"train_file"`
+	ValFile      string  `json:"val_file"`
+	// TestFile is set when the bundle has a test part: train.py then writes output/predictions.jsonl.
+	TestFile string `json:"test_file,omitempty"`
+	// MaxNewTokens caps each generated answer (validation samples and test predictions).
+	MaxNewTokens int        `json:"max_new_tokens"`
 	LoRA         LoRAConfig `json:"lora"`
 }
 
@@ -73,6 +77,7 @@ func DefaultTrainConfig() TrainConfig {
 		OutputDir:    "output",
 		TrainFile:    "data/train.jsonl",
 		ValFile:      "data/val.jsonl",
+		MaxNewTokens: 256,
 		LoRA:         LoRAConfig{R: 16, Alpha: 32, Dropout: 0.05},
 	}
 }
@@ -101,6 +106,9 @@ func (c TrainConfig) withDefaults() TrainConfig {
 		c.OutputDir = d.OutputDir
 	}
 	c.TrainFile, c.ValFile = d.TrainFile, d.ValFile
+	if c.MaxNewTokens == 0 {
+		c.MaxNewTokens = d.MaxNewTokens
+	}
 	if c.LoRA == (LoRAConfig{}) {
 		c.LoRA = d.LoRA
 	}
@@ -113,8 +121,8 @@ func (c TrainConfig) validate() error {
 		return errors.New("no base model: pass a Hugging Face model id, e.g. --base-model Qwen/Qwen2.5-0.5B-Instruct")
 	case c.Method != "lora" && c.Method != "full":
 		return fmt.Errorf("method %q: use lora or full", c.Method)
-	case c.Epochs < 0 || c.BatchSize < 0 || c.MaxSeqLen < 0 || c.LearningRate < 0:
-		return errors.New("epochs, batch size, max sequence length and learning rate must be positive")
+	case c.Epochs < 0 || c.BatchSize < 0 || c.MaxSeqLen < 0 || c.LearningRate < 0 || c.MaxNewTokens < 0:
+		return errors.New("epochs, batch size, max sequence length, max new tokens and learning rate must be positive")
 	case !localName(c.OutputDir):
 		return fmt.Errorf("output dir %q: use a relative path inside the bundle", c.OutputDir)
 	}
@@ -124,6 +132,7 @@ func (c TrainConfig) validate() error {
 // BundleSpec is everything a bundle is made of. The same spec always gives byte-identical files.
 type BundleSpec struct {
 	Train, Val     []Example
+	Test           []Example // optional: written as data/test.jsonl, predicted after training
 	Config         TrainConfig
 	PromptVersions []string
 	SplitID        string
@@ -161,6 +170,16 @@ type Manifest struct {
 	Extra          map[string]any `json:"extra,omitempty"`
 }
 
+// Has reports whether the manifest lists the file at the slash-separated path p.
+func (m *Manifest) Has(p string) bool {
+	for _, f := range m.Files {
+		if f.Path == p {
+			return true
+		}
+	}
+	return false
+}
+
 // ManifestFile is the name of the manifest inside a bundle.
 const ManifestFile = "manifest.json"
 
@@ -173,8 +192,9 @@ func (m *Manifest) Size() int64 {
 	return n
 }
 
-// WriteBundle writes a training bundle into dir: data/train.jsonl, data/val.jsonl, config.json,
-// train.py, requirements.txt, run.sh and manifest.json. It writes into a temporary sibling directory
+// WriteBundle writes a training bundle into dir: data/train.jsonl, data/val.jsonl (and
+// data/test.jsonl when spec.Test has examples), config.json, train.py, requirements.txt, run.sh,
+// watchdog.py and manifest.json. It writes into a temporary sibling directory
 // and renames it into place, so dir is either the old bundle or the new one, never half of either. An
 // existing dir is replaced only when it is empty or holds a bundle (a manifest.json).
 func WriteBundle(dir string, spec BundleSpec) (*Manifest, error) {
@@ -185,8 +205,18 @@ func WriteBundle(dir string, spec BundleSpec) (*Manifest, error) {
 	if len(spec.Train) == 0 {
 		return nil, errors.New("write bundle: no training examples: generate and accept records first")
 	}
+	if len(spec.Test) > 0 {
+		cfg.TestFile = "data/test.jsonl"
+	} else {
+		cfg.TestFile = ""
+	}
 	files := map[string][]byte{}
 	var err error
+	if cfg.TestFile != "" {
+		if files[cfg.TestFile], err = jsonl(spec.Test); err != nil {
+			return nil, fmt.Errorf("write bundle: encode test examples: %w", err)
+		}
+	}
 	if files[cfg.TrainFile], err = jsonl(spec.Train); err != nil {
 		return nil, fmt.Errorf("write bundle: encode training examples: %w", err)
 	}
@@ -196,7 +226,7 @@ func WriteBundle(dir string, spec BundleSpec) (*Manifest, error) {
 	if files["config.json"], err = indentJSON(cfg); err != nil {
 		return nil, fmt.Errorf("write bundle: encode config: %w", err)
 	}
-	for _, name := range []string{"train.py", "requirements.txt", "run.sh"} {
+	for _, name := range []string{"train.py", "requirements.txt", "run.sh", "watchdog.py"} {
 		b, err := assets.ReadFile("assets/" + name)
 		if err != nil {
 			if _, ok := spec.Files[name]; ok {
@@ -225,6 +255,9 @@ func WriteBundle(dir string, spec BundleSpec) (*Manifest, error) {
 		Method:         cfg.Method,
 		Extra:          spec.Extra,
 	}
+	if len(spec.Test) > 0 {
+		m.Counts["test"] = len(spec.Test)
+	}
 	sort.Strings(m.PromptVersions)
 	names := make([]string, 0, len(files))
 	for n := range files {
@@ -236,7 +269,10 @@ func WriteBundle(dir string, spec BundleSpec) (*Manifest, error) {
 		m.Files = append(m.Files, FileEntry{Path: n, Size: int64(len(files[n])), SHA256: hex.EncodeToString(sum[:]), Mode: uint32(fileMode(n))})
 	}
 	ds := sha256.New()
-	for _, n := range []string{cfg.TrainFile, cfg.ValFile} {
+	for _, n := range []string{cfg.TrainFile, cfg.ValFile, cfg.TestFile} {
+		if n == "" {
+			continue
+		}
 		sum := sha256.Sum256(files[n])
 		fmt.Fprintf(ds, "%s  %s\n", hex.EncodeToString(sum[:]), n)
 	}
@@ -266,7 +302,7 @@ func WriteBundle(dir string, spec BundleSpec) (*Manifest, error) {
 }
 
 func fileMode(name string) os.FileMode {
-	if strings.HasSuffix(name, ".sh") || name == "train.py" {
+	if strings.HasSuffix(name, ".sh") || name == "train.py" || name == "watchdog.py" {
 		return 0o755
 	}
 	return 0o644

@@ -18,6 +18,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/pkg/sftp"
 	"golang.org/x/crypto/ssh"
@@ -41,6 +42,12 @@ type PushOptions struct {
 	NoInstall        bool              // skip the virtualenv and pip install on the box
 	Secrets          map[string]string // environment variables for the job, sent as 0600 files
 	Progress         func(done, total int64)
+	// Watch is what the box enforces on its own: max duration, stall watchdog, stopping itself.
+	Watch WatchOptions
+	// AllowCPU pushes to a box where nvidia-smi sees no GPU (refused otherwise).
+	AllowCPU bool
+	// ModelBytes is the base model's download size (ModelSize), for the disk check; 0: unknown.
+	ModelBytes int64
 }
 
 // PushResult says what a push did.
@@ -52,6 +59,8 @@ type PushResult struct {
 	Sent     int64 // bytes uploaded
 	Skipped  int64 // bytes already on the box from an earlier, interrupted push
 	Repaired int64 // bytes sent again because the box's copy did not match the manifest
+	// GPUs are what nvidia-smi listed on the box.
+	GPUs []GPU
 }
 
 // DefaultRemoteDir is where runs live on the box, relative to the login directory.
@@ -113,6 +122,22 @@ func (c *Client) Push(ctx context.Context, o PushOptions) (*PushResult, error) {
 		run.BundleHash = hex.EncodeToString(sum[:])
 	}
 	res := &PushResult{Run: run, Total: m.Size() + int64(len(mb))}
+	if o.Watch.StopCommand != "" {
+		if err := CheckStopCommand(o.Watch.StopCommand); err != nil {
+			return res, err
+		}
+	}
+	req, err := ReadRequirements(o.Bundle)
+	if err != nil {
+		return res, err
+	}
+	if !m.Has("watchdog.py") {
+		// written by an older correctly: nothing on the box would keep the promises
+		if o.Watch.StopBox || o.Watch.MaxDuration > 0 {
+			return res, fmt.Errorf("bundle %s has no watchdog.py (an older correctly wrote it), so the box could not stop itself or the job: write the bundle again with `correctly train bundle`", o.Bundle)
+		}
+		o.Watch.StallTimeout = -1
+	}
 	dir := remoteRunDir(run.RemoteDir, run.ID)
 
 	if err := c.save(ctx, run, "connecting"); err != nil {
@@ -131,10 +156,11 @@ func (c *Client) Push(ctx context.Context, o PushOptions) (*PushResult, error) {
 	for i, f := range files {
 		names[i] = f.Path
 	}
-	launched, have, err := c.preflight(ctx, conn, dir, res.Total, names)
+	pf, err := c.preflight(ctx, conn, dir, res.Total, names, o, req, m.Method)
 	if err != nil {
 		return res, fmt.Errorf("push %s to %s: %w", run.ID, o.Target, err)
 	}
+	launched, have := pf.launched, pf.have
 	if launched {
 		st, err := c.status(ctx, conn, run)
 		if err != nil {
@@ -144,6 +170,8 @@ func (c *Client) Push(ctx context.Context, o PushOptions) (*PushResult, error) {
 		return res, c.save(ctx, run, "")
 	}
 
+	run.Box = pf.box
+	res.GPUs = pf.facts.gpus
 	if err := c.save(ctx, run, "uploading"); err != nil {
 		return res, err
 	}
@@ -178,7 +206,7 @@ func (c *Client) Push(ctx context.Context, o PushOptions) (*PushResult, error) {
 	}
 	// the parameters go up while the box hashes the bundle
 	params := make(chan error, 1)
-	go func() { params <- c.writeParams(conn, dir, o) }()
+	go func() { params <- c.writeParams(conn, dir, o, pf) }()
 	for round := 0; ; round++ {
 		conn, err := s.get(ctx)
 		if err != nil {
@@ -215,7 +243,7 @@ func (c *Client) Push(ctx context.Context, o PushOptions) (*PushResult, error) {
 		if err2 != nil {
 			return res, fmt.Errorf("push %s: %w", run.ID, err)
 		}
-		if err := c.writeParams(conn, dir, o); err != nil {
+		if err := c.writeParams(conn, dir, o, pf); err != nil {
 			return res, fmt.Errorf("push %s: %w", run.ID, err)
 		}
 	}
@@ -239,10 +267,21 @@ func (c *Client) Push(ctx context.Context, o PushOptions) (*PushResult, error) {
 	return res, nil
 }
 
-// preflight checks what the job needs on the box before anything is uploaded, and reports whether
-// the run was already launched. In the same round trip it creates the run's directories and learns
-// the sizes of the files (and .part files) already there, for upload.
-func (c *Client) preflight(ctx context.Context, conn *Conn, dir string, need int64, names []string) (bool, map[string][2]int64, error) {
+// preflightResult is what preflight learnt: whether the run was launched already, the sizes of the
+// files on the box, the box's facts and the plan for it.
+type preflightResult struct {
+	launched bool
+	have     map[string][2]int64
+	facts    boxFacts
+	box      *corpus.TrainBox
+}
+
+// preflight checks what the job needs on the box before anything is uploaded (tools, a GPU and a
+// driver for the pinned torch, python for the pins, free disk for the bundle, the model and the
+// outputs, a way to stop the box when asked), and reports whether the run was already launched. In
+// the same round trip it creates the run's directories and learns the sizes of the files (and
+// .part files) already there, for upload.
+func (c *Client) preflight(ctx context.Context, conn *Conn, dir string, need int64, names []string, o PushOptions, req Requirements, method string) (*preflightResult, error) {
 	sftpErr := make(chan error, 1)
 	go func() { _, err := conn.SFTP(); sftpErr <- err }()
 	script := `d=` + quote(dir) + `
@@ -250,11 +289,12 @@ for t in python3 setsid bash; do command -v "$t" >/dev/null 2>&1 && echo "have_$
 mkdir -p -- "$d" || exit 1
 if [ -d "$d/state/launch.lock" ]; then echo locked=1; exit 0; fi
 df -Pk -- "$d" 2>/dev/null | { read -r _; read -r _ _ _ avail _; echo "avail_kib=$avail"; }
+` + preflightBoxScript + `
 if command -v python3 >/dev/null 2>&1; then printf 'plan='; python3 -c ` + quote(hashScript) + ` "$d" plan; echo; fi
 exit 0`
 	b, err := json.Marshal(names)
 	if err != nil {
-		return false, nil, err
+		return nil, err
 	}
 	out, err := conn.Run(ctx, script, bytes.NewReader(b))
 	var problems []string
@@ -262,11 +302,11 @@ exit 0`
 		problems = append(problems, err.Error())
 	}
 	if err != nil {
-		return false, nil, fmt.Errorf("preflight: create %s on the box: %w", dir, err)
+		return nil, fmt.Errorf("preflight: create %s on the box: %w", dir, err)
 	}
 	kv := parseKV(out)
 	if kv["locked"] == "1" {
-		return true, nil, nil
+		return &preflightResult{launched: true}, nil
 	}
 	for _, tool := range []string{"python3", "setsid", "bash"} {
 		if kv["have_"+tool] != "1" {
@@ -278,19 +318,22 @@ exit 0`
 			problems = append(problems, fmt.Sprintf("no %s on the box: %s", tool, hint))
 		}
 	}
-	if a, err := strconv.ParseInt(kv["avail_kib"], 10, 64); err == nil && a<<10 < need+(64<<20) {
-		problems = append(problems, fmt.Sprintf("only %d MiB free in %s on the box, the bundle needs %d MiB: free space or pass another --remote-dir", a>>10, dir, (need>>20)+64))
+	res := &preflightResult{facts: parseBoxFacts(kv)}
+	problems = append(problems, checkBox(res.facts, o, req, need, method)...)
+	box, err := stopPlan(res.facts, o.Watch)
+	if err != nil {
+		problems = append(problems, err.Error())
 	}
+	res.box = box
 	if len(problems) > 0 {
-		return false, nil, fmt.Errorf("preflight failed: %s", strings.Join(problems, "; "))
+		return nil, fmt.Errorf("preflight failed: %s", strings.Join(problems, "; "))
 	}
-	var have map[string][2]int64
 	if p := kv["plan"]; p != "" {
-		if err := json.Unmarshal([]byte(p), &have); err != nil {
-			return false, nil, fmt.Errorf("preflight: read file sizes from the box: %w", err)
+		if err := json.Unmarshal([]byte(p), &res.have); err != nil {
+			return nil, fmt.Errorf("preflight: read file sizes from the box: %w", err)
 		}
 	}
-	return false, have, nil
+	return res, nil
 }
 
 func parseKV(b []byte) map[string]string {
@@ -623,8 +666,9 @@ func (c *Client) repairBlocks(ctx context.Context, conn *Conn, sc *sftp.Client, 
 }
 
 // writeParams sends the job's parameters as files: secrets (0600, never on a command line), the
-// no-install flag and the heartbeat period.
-func (c *Client) writeParams(conn *Conn, dir string, o PushOptions) error {
+// no-install flag, the heartbeat period, and what the watchdog enforces (state/watch.json, and the
+// user's stop command as a 0600 file).
+func (c *Client) writeParams(conn *Conn, dir string, o PushOptions, pf *preflightResult) error {
 	sc, err := conn.SFTP()
 	if err != nil {
 		return err
@@ -653,6 +697,23 @@ func (c *Client) writeParams(conn *Conn, dir string, o PushOptions) error {
 		}
 	} else {
 		_ = sc.Remove(noInstall)
+	}
+	watch, stopCmd := path.Join(state, "watch.json"), path.Join(state, "stop_command")
+	if box := pf.box; box != nil && (box.MaxDuration > 0 || box.StallTimeout > 0 || box.Stop != "") {
+		b, err := json.Marshal(c.watchParams(box, pf.facts))
+		if err != nil {
+			return err
+		}
+		if box.Stop == "command" {
+			if err := writeRemote(sc, stopCmd, []byte(o.Watch.StopCommand+"\n"), 0o600); err != nil {
+				return fmt.Errorf("send --stop-command: %w", err)
+			}
+		}
+		if err := writeRemote(sc, watch, append(b, '\n'), 0o644); err != nil {
+			return fmt.Errorf("send the watchdog's parameters: %w", err)
+		}
+	} else {
+		_ = sc.Remove(watch)
 	}
 	secs := int(c.heartbeat().Seconds())
 	if secs < 1 {
@@ -691,12 +752,16 @@ pid=$(cat state/pid 2>/dev/null)
 printf 'pid=%s\n' "$pid"
 case $pid in ''|*[!0-9]*) ;; *) [ -r "/proc/$pid/stat" ] && printf 'stat=%s\n' "$(tr '\n' ' ' <"/proc/$pid/stat")";; esac
 printf 'boot=%s\n' "$(cat /proc/sys/kernel/random/boot_id 2>/dev/null)"
+printf 'now=%s\n' "$(date +%s)"
 `
 	out, err := conn.Run(ctx, script, nil)
 	if err != nil {
 		return false, err
 	}
 	kv := parseKV(out)
+	if now, err := strconv.ParseInt(kv["now"], 10, 64); err == nil && kv["locked"] != "1" && run.Box != nil && run.Box.MaxDuration > 0 {
+		run.Box.Deadline = time.Unix(now, 0).Add(run.Box.MaxDuration).UTC()
+	}
 	if pid, err := strconv.Atoi(kv["pid"]); err == nil && (run.PID == 0 || kv["locked"] != "1") {
 		run.PID = pid
 		run.StartTime = statField(kv["stat"], 22)

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -18,15 +20,19 @@ import (
 
 // fakeTrainer stands in for train.py in test bundles. fake.json in the bundle says what it does:
 // print lines, spawn descendants, wait for state/finish or a timeout, kill itself, write output.
-const fakeTrainer = `import json, os, signal, subprocess, sys, time
+const fakeTrainer = `import hashlib, json, os, signal, subprocess, sys, time
 cfg = json.load(open("fake.json"))
+if cfg.get("ignore_term"):
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
 print("fake trainer: HF_TOKEN %s" % ("set" if os.environ.get("HF_TOKEN") else "unset"), flush=True)
 pids = []
 if cfg.get("children"):
     pids.append(subprocess.Popen(["sleep", "300"]).pid)
     pids.append(subprocess.Popen(["bash", "-c", "trap '' TERM; sleep 301; :"]).pid)
     pids.append(subprocess.Popen(["setsid", "sleep", "302"]).pid)
-os.makedirs("output", exist_ok=True)
+os.makedirs("output/checkpoints/checkpoint-1", exist_ok=True)
+with open("output/checkpoints/checkpoint-1/trainer_state.json", "w") as f:
+    f.write("{}")
 with open("output/pids.json", "w") as f:
     json.dump([os.getpid()] + pids, f)
 for i in range(cfg.get("lines", 3)):
@@ -43,7 +49,8 @@ os.makedirs("output/adapter", exist_ok=True)
 with open("output/adapter/adapter_model.bin", "wb") as f:
     f.write(os.urandom(cfg.get("adapter_bytes", 4096)))
 with open("output/report.json", "w") as f:
-    json.dump({"eval_loss": [0.9, 0.5], "hf_token_seen": bool(os.environ.get("HF_TOKEN"))}, f)
+    json.dump({"eval_loss": [0.9, 0.5], "hf_token_seen": bool(os.environ.get("HF_TOKEN")),
+               "hf_token_sha256": hashlib.sha256(os.environ.get("HF_TOKEN", "").encode()).hexdigest()}, f)
 print("fake trainer: done", flush=True)
 sys.exit(cfg.get("exit", 0))
 `
@@ -57,6 +64,7 @@ type fakeSpec struct {
 	KillSelf     bool    `json:"kill_self,omitempty"`
 	Children     bool    `json:"children,omitempty"`
 	AdapterBytes int     `json:"adapter_bytes,omitempty"`
+	IgnoreTerm   bool    `json:"ignore_term,omitempty"` // a trainer hung where TERM does not reach it
 }
 
 // writeTestBundle writes a bundle whose train.py is fakeTrainer, plus a blob of random bytes.
@@ -149,6 +157,10 @@ func TestPushedJobSurvivesACutConnectionAndSucceeds(t *testing.T) {
 	run := res.Run
 	run.Port = b.Port // reach the box directly from now on (the pinned key is the same)
 	waitState(t, c, run, is(StateRunning))
+	secret := filepath.Join(runDirOnBox(run), "state", "secrets", "HF_TOKEN")
+	if fi, err := os.Stat(secret); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("secret file %s while the job runs: %v, %v; want mode 0600", secret, fi, err)
+	}
 	if err := os.WriteFile(filepath.Join(runDirOnBox(run), "state", "finish"), nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -156,9 +168,8 @@ func TestPushedJobSurvivesACutConnectionAndSucceeds(t *testing.T) {
 	if st.State != StateSucceeded {
 		t.Fatalf("status after finish = %v (%+v), want SUCCEEDED", st, st)
 	}
-	secret := filepath.Join(runDirOnBox(run), "state", "secrets", "HF_TOKEN")
-	if fi, err := os.Stat(secret); err != nil || fi.Mode().Perm() != 0o600 {
-		t.Errorf("secret file %s: %v, %v; want mode 0600", secret, fi, err)
+	if _, err := os.Stat(secret); err == nil {
+		t.Errorf("secret file %s is still on the box after the job ended", secret)
 	}
 
 	pulled := filepath.Join(t.TempDir(), "pulled")
@@ -302,9 +313,8 @@ func TestHostileNamesArriveByteExactAndExecuteNothing(t *testing.T) {
 	if err != nil || string(got) != "payload" {
 		t.Errorf("file with a hostile name on the box = %q, %v; want it byte-exact", got, err)
 	}
-	tok, _ := os.ReadFile(filepath.Join(remoteDir, "evil.run_1", "state", "secrets", "HF_TOKEN"))
-	if string(tok) != "tok'$(touch "+marker+")\n" {
-		t.Errorf("secret on the box = %q, want it byte-exact", tok)
+	if _, err := os.Stat(filepath.Join(remoteDir, "evil.run_1", "state", "secrets", "HF_TOKEN")); err == nil {
+		t.Errorf("the secret file is still on the box after the job ended")
 	}
 	var log bytes.Buffer
 	if _, err := c.Logs(context.Background(), res.Run, &log, LogOptions{}); err != nil || !strings.Contains(log.String(), "fake trainer: done") {
@@ -312,6 +322,10 @@ func TestHostileNamesArriveByteExactAndExecuteNothing(t *testing.T) {
 	}
 	if _, err := c.Pull(context.Background(), res.Run, t.TempDir(), PullOptions{}); err != nil {
 		t.Errorf("Pull from a hostile remote dir: %v", err)
+	}
+	// the job saw the token exactly (less the final newline, as a shell reads it)
+	if sum := sha256.Sum256([]byte("tok'$(touch " + marker + ")")); res.Run.Report["hf_token_sha256"] != hex.EncodeToString(sum[:]) {
+		t.Errorf("the token the job saw has sha256 %v, want that of the secret sent", res.Run.Report["hf_token_sha256"])
 	}
 	if _, err := os.Stat(marker); err == nil {
 		t.Fatalf("%s exists: a name was executed by a shell", marker)

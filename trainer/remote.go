@@ -54,7 +54,7 @@ func isLinkError(c *Conn, err error) bool {
 // hashScript runs on the box with python3 (which training needs anyway): it hashes files named on
 // stdin (mode files; mode plan creates their directories and gives their sizes and those of their
 // .part files), the blocks of one file (mode blocks) or every file below a directory (mode
-// tree, without the trainer's checkpoint-*/ directories; mode treeall with them), and prints JSON. File names never reach a command line.
+// tree, without the trainer's checkpoints/ and checkpoint-*/ directories; mode treeall with them), and prints JSON. File names never reach a command line.
 const hashScript = `
 import hashlib, json, os, sys
 root, mode = sys.argv[1], sys.argv[2]
@@ -98,7 +98,7 @@ else:
     if os.path.isdir(root):
         for d, dirs, files in os.walk(root):
             if mode == "tree" and d == root:
-                dirs[:] = [x for x in dirs if not x.startswith("checkpoint-")]
+                dirs[:] = [x for x in dirs if x != "checkpoints" and not x.startswith("checkpoint-")]
             for name in files:
                 p = os.path.join(d, name)
                 if os.path.isfile(p) and not os.path.islink(p):

@@ -78,6 +78,11 @@ type DialOptions struct {
 	// PinnedHostKey, in authorized_keys format, is the only key the target may present when set;
 	// known_hosts is then not consulted for the target.
 	PinnedHostKey string
+	// HashKnownHosts writes newly accepted hosts hashed (|1|salt|hash), as OpenSSH does with
+	// HashKnownHosts yes.
+	HashKnownHosts bool
+	// Ciphers limits the ciphers offered, in order of preference; empty offers x/crypto's defaults.
+	Ciphers []string
 
 	HandshakeTimeout  time.Duration // TCP connect plus SSH handshake and auth; default 20s
 	KeepaliveInterval time.Duration // keepalive@openssh.com period; default 15s
@@ -148,7 +153,7 @@ func Dial(ctx context.Context, o DialOptions) (*Conn, error) {
 		jc, err := handshake(ctx, o.HandshakeTimeout, func() (net.Conn, error) {
 			d := net.Dialer{Timeout: o.HandshakeTimeout}
 			return d.DialContext(ctx, "tcp", o.Jump.Addr())
-		}, o.Jump.Addr(), clientConfig(*o.Jump, auth, jcb, jalgos, o.HandshakeTimeout))
+		}, o.Jump.Addr(), clientConfig(*o.Jump, auth, jcb, jalgos, o))
 		if err != nil {
 			return nil, fmt.Errorf("connect to jump host %s: %w", o.Jump, err)
 		}
@@ -166,7 +171,7 @@ func Dial(ctx context.Context, o DialOptions) (*Conn, error) {
 		}
 		d := net.Dialer{Timeout: o.HandshakeTimeout}
 		return d.DialContext(ctx, "tcp", o.Target.Addr())
-	}, o.Target.Addr(), clientConfig(o.Target, auth, cb, algos, o.HandshakeTimeout))
+	}, o.Target.Addr(), clientConfig(o.Target, auth, cb, algos, o))
 	if err != nil {
 		c.closeJump()
 		return nil, fmt.Errorf("connect to %s: %w", o.Target, err)
@@ -176,8 +181,10 @@ func Dial(ctx context.Context, o DialOptions) (*Conn, error) {
 	return c, nil
 }
 
-func clientConfig(e Endpoint, auth []ssh.AuthMethod, cb ssh.HostKeyCallback, algos []string, timeout time.Duration) *ssh.ClientConfig {
-	return &ssh.ClientConfig{User: e.User, Auth: auth, HostKeyCallback: cb, HostKeyAlgorithms: algos, Timeout: timeout}
+func clientConfig(e Endpoint, auth []ssh.AuthMethod, cb ssh.HostKeyCallback, algos []string, o DialOptions) *ssh.ClientConfig {
+	cfg := &ssh.ClientConfig{User: e.User, Auth: auth, HostKeyCallback: cb, HostKeyAlgorithms: algos, Timeout: o.HandshakeTimeout}
+	cfg.Ciphers = o.Ciphers
+	return cfg
 }
 
 // handshake dials and runs the SSH handshake under one deadline: ssh.ClientConfig.Timeout covers
@@ -260,8 +267,13 @@ func authMethods(o DialOptions) ([]ssh.AuthMethod, func(), error) {
 	return []ssh.AuthMethod{ssh.PublicKeys(signers...)}, closeAgent, nil
 }
 
-// hostKeyCheck returns the callback and the host-key algorithms to ask for: the pinned key's, or
-// those of the known_hosts entries for the address, so the server presents a key we can check.
+// hostKeyCheck returns the callback and the host-key algorithms to ask for. It follows OpenSSH: the
+// algorithms of the keys on record for the address come first (and every certificate algorithm when
+// a @cert-authority line matches it), the others after them, so that a box presenting a key of
+// another type is told apart from a changed key rather than failing with "no common algorithm". A
+// host certificate is accepted when a matching @cert-authority signed it and it is valid for the host;
+// any other certificate is checked as its plain key, as OpenSSH does. The key recorded (and pinned)
+// is always the plain key.
 func hostKeyCheck(o DialOptions, seen *ssh.PublicKey) (ssh.HostKeyCallback, []string, error) {
 	addr := o.Target.Addr()
 	record := func(k ssh.PublicKey) {
@@ -275,13 +287,14 @@ func hostKeyCheck(o DialOptions, seen *ssh.PublicKey) (ssh.HostKeyCallback, []st
 			return nil, nil, fmt.Errorf("pinned host key of %s: %w", addr, err)
 		}
 		cb := func(_ string, _ net.Addr, k ssh.PublicKey) error {
+			k = plainKey(k)
 			if !bytes.Equal(k.Marshal(), pinned.Marshal()) {
 				return &HostKeyError{Addr: addr, Offered: ssh.FingerprintSHA256(k), Expected: []string{ssh.FingerprintSHA256(pinned)}}
 			}
 			record(k)
 			return nil
 		}
-		return cb, algorithmsFor([]string{pinned.Type()}), nil
+		return cb, orderHostKeyAlgorithms([]string{pinned.Type()}, false), nil
 	}
 	if o.KnownHostsFile == "" {
 		return nil, nil, errors.New("no known_hosts file to check the host key against")
@@ -294,46 +307,62 @@ func hostKeyCheck(o DialOptions, seen *ssh.PublicKey) (ssh.HostKeyCallback, []st
 			return nil, nil, fmt.Errorf("create %s: %w", o.KnownHostsFile, err)
 		}
 	}
-	kh, err := knownhosts.New(o.KnownHostsFile)
+	db, err := readKnownHosts(o.KnownHostsFile)
 	if err != nil {
-		return nil, nil, fmt.Errorf("read known hosts %s: %w", o.KnownHostsFile, err)
+		return nil, nil, err
 	}
-	// Asking with a key no entry can hold lists the known keys for the address.
-	var algos []string
-	var ke *knownhosts.KeyError
-	if err := kh(addr, &net.TCPAddr{}, probeKey{}); errors.As(err, &ke) {
-		var types []string
-		for _, w := range ke.Want {
-			types = append(types, w.Key.Type())
-		}
-		algos = algorithmsFor(types)
+	caMatches := len(db.want(db.authorities, addr)) > 0
+	var types []string
+	for _, w := range db.want(db.keys, addr) {
+		types = append(types, w.Key.Type())
 	}
+	algos := orderHostKeyAlgorithms(types, caMatches)
 	cb := func(hostname string, remote net.Addr, k ssh.PublicKey) error {
-		err := kh(hostname, remote, k)
+		if cert, ok := k.(*ssh.Certificate); ok {
+			if db.revoked(hostname, remote, cert.Key) || db.revoked(hostname, remote, cert.SignatureKey) {
+				return fmt.Errorf("host key of %s is revoked in %s: the box must not be used", addr, o.KnownHostsFile)
+			}
+			if err := db.checkCert(hostname, remote, cert); err == nil {
+				record(cert.Key)
+				return nil
+			}
+			// Like OpenSSH: a certificate no authority on record vouches for (or an invalid one)
+			// counts as its plain key.
+			k = cert.Key
+		}
+		err := db.keys(hostname, remote, k)
 		if err == nil {
 			record(k)
 			return nil
 		}
 		var ke *knownhosts.KeyError
+		var re *knownhosts.RevokedError
+		if errors.As(err, &re) {
+			return fmt.Errorf("host key of %s (%s) is revoked in %s: the box must not be used", addr, ssh.FingerprintSHA256(k), o.KnownHostsFile)
+		}
 		if !errors.As(err, &ke) {
 			return fmt.Errorf("check host key of %s: %w", addr, err)
 		}
 		if len(ke.Want) > 0 {
 			var want []string
 			for _, w := range ke.Want {
-				want = append(want, ssh.FingerprintSHA256(w.Key))
+				want = append(want, w.Key.Type()+" "+ssh.FingerprintSHA256(w.Key))
 			}
-			return &HostKeyError{Addr: addr, Offered: ssh.FingerprintSHA256(k), Expected: want}
+			return &HostKeyError{Addr: addr, Offered: k.Type() + " " + ssh.FingerprintSHA256(k), Expected: want}
 		}
 		if !o.AcceptNewHostKey {
 			return &HostKeyError{Addr: addr, Offered: ssh.FingerprintSHA256(k), Unknown: true}
+		}
+		host := knownhosts.Normalize(addr)
+		if o.HashKnownHosts {
+			host = knownhosts.HashHostname(host)
 		}
 		f, err := os.OpenFile(o.KnownHostsFile, os.O_APPEND|os.O_WRONLY|os.O_CREATE, 0o600)
 		if err != nil {
 			return fmt.Errorf("record host key of %s: %w", addr, err)
 		}
 		defer f.Close()
-		if _, err := fmt.Fprintln(f, knownhosts.Line([]string{knownhosts.Normalize(addr)}, k)); err != nil {
+		if _, err := fmt.Fprintln(f, knownhosts.Line([]string{host}, k)); err != nil {
 			return fmt.Errorf("record host key of %s: %w", addr, err)
 		}
 		record(k)
@@ -342,24 +371,125 @@ func hostKeyCheck(o DialOptions, seen *ssh.PublicKey) (ssh.HostKeyCallback, []st
 	return cb, algos, nil
 }
 
-// algorithmsFor maps key types to the signature algorithms that present them.
-func algorithmsFor(types []string) []string {
-	var out []string
-	seen := map[string]bool{}
-	add := func(a string) {
-		if !seen[a] {
-			seen[a] = true
-			out = append(out, a)
+// plainKey is the key a certificate certifies, or k itself.
+func plainKey(k ssh.PublicKey) ssh.PublicKey {
+	if cert, ok := k.(*ssh.Certificate); ok {
+		return cert.Key
+	}
+	return k
+}
+
+// knownHostsDB holds a known_hosts file split the way OpenSSH reads it: host keys (with @revoked
+// lines), and @cert-authority keys, which vouch for host certificates only and are never taken
+// for a host's own key. (x/crypto's knownhosts keeps both in one list.)
+type knownHostsDB struct {
+	keys        ssh.HostKeyCallback
+	authorities ssh.HostKeyCallback
+}
+
+func readKnownHosts(file string) (*knownHostsDB, error) {
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return nil, fmt.Errorf("read known hosts %s: %w", file, err)
+	}
+	var keys, cas bytes.Buffer
+	for _, line := range bytes.Split(b, []byte("\n")) {
+		t := bytes.TrimSpace(line)
+		if rest, ok := bytes.CutPrefix(t, []byte("@cert-authority")); ok && len(rest) > 0 && (rest[0] == ' ' || rest[0] == '\t') {
+			cas.Write(bytes.TrimSpace(rest))
+			cas.WriteByte('\n')
+			keys.WriteByte('\n') // keep line numbers
+			continue
+		}
+		keys.Write(line)
+		keys.WriteByte('\n')
+	}
+	db := &knownHostsDB{}
+	if db.keys, err = knownHostsCallback(file, keys.Bytes()); err != nil {
+		return nil, err
+	}
+	if db.authorities, err = knownHostsCallback(file, cas.Bytes()); err != nil {
+		return nil, err
+	}
+	return db, nil
+}
+
+// knownHostsCallback parses known_hosts content (knownhosts only reads files).
+func knownHostsCallback(name string, content []byte) (ssh.HostKeyCallback, error) {
+	f, err := os.CreateTemp("", "correctly-known-hosts-*")
+	if err != nil {
+		return nil, err
+	}
+	defer os.Remove(f.Name())
+	defer f.Close()
+	if _, err := f.Write(content); err != nil {
+		return nil, err
+	}
+	cb, err := knownhosts.New(f.Name())
+	if err != nil {
+		return nil, fmt.Errorf("read known hosts %s: %s", name, strings.ReplaceAll(err.Error(), f.Name(), name))
+	}
+	return cb, nil
+}
+
+// want lists the keys cb holds for addr.
+func (db *knownHostsDB) want(cb ssh.HostKeyCallback, addr string) []knownhosts.KnownKey {
+	var ke *knownhosts.KeyError
+	if err := cb(addr, &net.TCPAddr{}, probeKey{}); errors.As(err, &ke) {
+		return ke.Want
+	}
+	return nil
+}
+
+func (db *knownHostsDB) revoked(hostname string, remote net.Addr, k ssh.PublicKey) bool {
+	var re *knownhosts.RevokedError
+	return errors.As(db.keys(hostname, remote, k), &re)
+}
+
+// checkCert accepts a host certificate signed by an authority on record for the host, valid now
+// and naming the host as a principal.
+func (db *knownHostsDB) checkCert(hostname string, remote net.Addr, cert *ssh.Certificate) error {
+	if cert.CertType != ssh.HostCert {
+		return errors.New("not a host certificate")
+	}
+	if err := db.authorities(hostname, remote, cert.SignatureKey); err != nil {
+		return err
+	}
+	host, _, err := net.SplitHostPort(hostname)
+	if err != nil {
+		host = hostname
+	}
+	var checker ssh.CertChecker
+	return checker.CheckCert(host, cert)
+}
+
+// orderHostKeyAlgorithms lists every supported host-key algorithm, those for the known key types
+// (and, when an authority matches, all certificate algorithms) first, keeping the default order.
+func orderHostKeyAlgorithms(knownTypes []string, certAuthority bool) []string {
+	known := map[string]bool{}
+	for _, t := range knownTypes {
+		known[t] = true
+	}
+	var first, last []string
+	for _, a := range ssh.SupportedAlgorithms().HostKeys {
+		cert := strings.HasSuffix(a, "-cert-v01@openssh.com")
+		if cert && certAuthority || known[keyTypeOfAlgorithm(a)] {
+			first = append(first, a)
+		} else {
+			last = append(last, a)
 		}
 	}
-	for _, t := range types {
-		if t == ssh.KeyAlgoRSA {
-			add(ssh.KeyAlgoRSASHA512)
-			add(ssh.KeyAlgoRSASHA256)
-		}
-		add(t)
+	return append(first, last...)
+}
+
+// keyTypeOfAlgorithm maps a host-key algorithm (rsa-sha2-256, ssh-ed25519-cert-v01@openssh.com) to
+// the type of the plain key it presents (ssh-rsa, ssh-ed25519).
+func keyTypeOfAlgorithm(a string) string {
+	a = strings.TrimSuffix(a, "-cert-v01@openssh.com")
+	if a == ssh.KeyAlgoRSASHA256 || a == ssh.KeyAlgoRSASHA512 {
+		return ssh.KeyAlgoRSA
 	}
-	return out
+	return a
 }
 
 // probeKey is a key that no known_hosts entry matches.
@@ -496,7 +626,30 @@ func (e *ExitError) Error() string {
 	if msg == "" {
 		return fmt.Sprintf("remote command exited with status %d", e.Status)
 	}
-	return fmt.Sprintf("remote command exited with status %d: %s", e.Status, msg)
+	return fmt.Sprintf("remote command exited with status %d: %s", e.Status, EscapeText(msg))
+}
+
+// Limits on what Run keeps of a remote command's output: a hostile box could send without end.
+const (
+	maxRunStdout = 64 << 20
+	maxRunStderr = 64 << 10
+)
+
+// capBuffer keeps the first max bytes written to it and counts the rest.
+type capBuffer struct {
+	buf     bytes.Buffer
+	max     int
+	dropped int64
+}
+
+func (c *capBuffer) Write(p []byte) (int, error) {
+	if room := c.max - c.buf.Len(); room > 0 {
+		c.buf.Write(p[:min(room, len(p))])
+		c.dropped += int64(len(p) - min(room, len(p)))
+	} else {
+		c.dropped += int64(len(p))
+	}
+	return len(p), nil
 }
 
 // Run runs cmd on the box with stdin (may be nil) and returns its stdout. Every dynamic token in
@@ -507,20 +660,23 @@ func (c *Conn) Run(ctx context.Context, cmd string, stdin io.Reader) ([]byte, er
 		return nil, c.wrap(fmt.Errorf("open SSH session: %w", err))
 	}
 	defer s.Close()
-	var out, stderr bytes.Buffer
-	s.Stdout, s.Stderr, s.Stdin = &out, &stderr, stdin
+	out, stderr := &capBuffer{max: maxRunStdout}, &capBuffer{max: maxRunStderr}
+	s.Stdout, s.Stderr, s.Stdin = out, stderr, stdin
 	stop := context.AfterFunc(ctx, func() { s.Close() })
 	defer stop()
 	err = s.Run(cmd)
 	if ctx.Err() != nil {
-		return out.Bytes(), ctx.Err()
+		return out.buf.Bytes(), ctx.Err()
 	}
 	var ee *ssh.ExitError
 	if errors.As(err, &ee) {
-		return out.Bytes(), &ExitError{Cmd: cmd, Status: ee.ExitStatus(), Stderr: stderr.String()}
+		return out.buf.Bytes(), &ExitError{Cmd: cmd, Status: ee.ExitStatus(), Stderr: stderr.buf.String()}
 	}
 	if err != nil {
-		return out.Bytes(), c.wrap(fmt.Errorf("run remote command: %w", err))
+		return out.buf.Bytes(), c.wrap(fmt.Errorf("run remote command: %w", err))
 	}
-	return out.Bytes(), nil
+	if out.dropped > 0 {
+		return nil, fmt.Errorf("the box answered with more than %d MiB; refusing it (a broken or hostile box?)", maxRunStdout>>20)
+	}
+	return out.buf.Bytes(), nil
 }

@@ -4,11 +4,17 @@ import (
 	"context"
 	"errors"
 	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"golang.org/x/crypto/ssh"
+	"golang.org/x/crypto/ssh/knownhosts"
+
+	"github.com/correctly/correctly/trainer/sshtest"
 )
 
 func TestDialRunsACommandOnTheBox(t *testing.T) {
@@ -134,5 +140,152 @@ func TestDialThroughAJumpHost(t *testing.T) {
 	out, err := c.Run(context.Background(), "echo via-jump", nil)
 	if err != nil || string(out) != "via-jump\n" {
 		t.Fatalf("Run through a jump host = %q, %v", out, err)
+	}
+}
+
+// sshKeygen runs ssh-keygen -q -N "" -t typ -f FILE in a new directory and returns FILE.
+func sshKeygen(t *testing.T, typ string) string {
+	t.Helper()
+	f := filepath.Join(t.TempDir(), "key")
+	if out, err := exec.Command("ssh-keygen", "-q", "-N", "", "-t", typ, "-f", f).CombinedOutput(); err != nil {
+		t.Fatalf("ssh-keygen: %v: %s", err, out)
+	}
+	return f
+}
+
+func publicKeyOf(t *testing.T, file string) ssh.PublicKey {
+	t.Helper()
+	b, err := os.ReadFile(file + ".pub")
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, _, _, _, err := ssh.ParseAuthorizedKey(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+func writeKnownHosts(t *testing.T, lines ...string) string {
+	t.Helper()
+	f := filepath.Join(t.TempDir(), "known_hosts")
+	if err := os.WriteFile(f, []byte(strings.Join(lines, "\n")+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+func TestDialAcceptsAHostCertificateSignedByAKnownAuthority(t *testing.T) {
+	t.Parallel()
+	ca := sshKeygen(t, "ed25519")
+	b := testBox{sshtest.StartBox(t, sshtest.HostCert(ca, "127.0.0.1"))}
+	o := b.dialOptions(0)
+	caLine := "@cert-authority [127.0.0.1]:" + strconv.Itoa(b.Port) + " " + strings.TrimSpace(string(ssh.MarshalAuthorizedKey(publicKeyOf(t, ca))))
+	o.KnownHostsFile = writeKnownHosts(t, caLine)
+	c := dialBox(t, o) // no --accept-new-host-key: the authority vouches for the box
+	if !bytesEqualKey(c.HostKey, b.HostKey) {
+		t.Errorf("HostKey = %s %s, want the plain key the certificate certifies (%s), which later commands pin",
+			c.HostKey.Type(), ssh.FingerprintSHA256(c.HostKey), ssh.FingerprintSHA256(b.HostKey))
+	}
+	if kh, _ := os.ReadFile(o.KnownHostsFile); string(kh) != caLine+"\n" {
+		t.Errorf("known_hosts after a certified login = %q, want it unchanged", kh)
+	}
+}
+
+func TestDialChecksAnUnvouchedCertificateAsItsPlainKey(t *testing.T) {
+	t.Parallel()
+	ca := sshKeygen(t, "ed25519")
+	// the certificate names another host, so the authority does not vouch for this address
+	b := testBox{sshtest.StartBox(t, sshtest.HostCert(ca, "other.example"))}
+	caLine := "@cert-authority * " + strings.TrimSpace(string(ssh.MarshalAuthorizedKey(publicKeyOf(t, ca))))
+
+	o := b.dialOptions(0)
+	o.KnownHostsFile = writeKnownHosts(t, caLine)
+	_, err := Dial(context.Background(), o)
+	var he *HostKeyError
+	if !errors.As(err, &he) || !he.Unknown {
+		t.Fatalf("Dial with a certificate for another name = %v, want an unknown-host HostKeyError (as OpenSSH: the plain key is unknown)", err)
+	}
+
+	// with the plain key on record, the same box is accepted, as OpenSSH accepts it
+	kh, _ := os.ReadFile(b.KnownHosts)
+	o.KnownHostsFile = writeKnownHosts(t, caLine, strings.TrimSpace(string(kh)))
+	dialBox(t, o)
+}
+
+func TestDialNeverTakesAnAuthorityKeyForTheHostKey(t *testing.T) {
+	t.Parallel()
+	b := startBox(t)
+	o := b.dialOptions(0)
+	// the box's own key listed only as an authority: that vouches for certificates, not for itself
+	o.KnownHostsFile = writeKnownHosts(t, "@cert-authority [127.0.0.1]:"+strconv.Itoa(b.Port)+" "+strings.TrimSpace(string(ssh.MarshalAuthorizedKey(b.HostKey))))
+	_, err := Dial(context.Background(), o)
+	var he *HostKeyError
+	if !errors.As(err, &he) || !he.Unknown {
+		t.Fatalf("Dial where the box's key is only an authority = %v, want an unknown-host HostKeyError", err)
+	}
+}
+
+func TestDialToAKnownHostWithAKeyOfAnotherTypeSaysTheKeyChanged(t *testing.T) {
+	t.Parallel()
+	b := startBox(t) // presents only an ed25519 key
+	ec := publicKeyOf(t, sshKeygen(t, "ecdsa"))
+	o := b.dialOptions(0)
+	o.KnownHostsFile = writeKnownHosts(t, knownhosts.Line([]string{knownhosts.Normalize(b.endpoint(0).Addr())}, ec))
+	_, err := Dial(context.Background(), o)
+	var he *HostKeyError
+	if !errors.As(err, &he) || he.Unknown {
+		t.Fatalf("Dial with an ECDSA key on record and an Ed25519 box = %v, want a changed-key HostKeyError", err)
+	}
+	for _, want := range []string{"HAS CHANGED", ssh.FingerprintSHA256(ec), ssh.FingerprintSHA256(b.HostKey)} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q lacks %q", err, want)
+		}
+	}
+}
+
+func TestAcceptedHostKeysAreWrittenHashedWhenAsked(t *testing.T) {
+	t.Parallel()
+	b := startBox(t)
+	o := b.dialOptions(0)
+	o.KnownHostsFile = filepath.Join(t.TempDir(), "known_hosts")
+	o.AcceptNewHostKey, o.HashKnownHosts = true, true
+	dialBox(t, o).Close()
+	kh, err := os.ReadFile(o.KnownHostsFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(string(kh), "|1|") || strings.Contains(string(kh), "127.0.0.1") {
+		t.Errorf("known_hosts with HashKnownHosts = %q, want a hashed |1|... entry that does not name the host", kh)
+	}
+	o.AcceptNewHostKey = false
+	dialBox(t, o) // the hashed entry is found again
+	out, err := exec.Command("ssh-keygen", "-F", "[127.0.0.1]:"+strconv.Itoa(b.Port), "-f", o.KnownHostsFile).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "found") {
+		t.Errorf("ssh-keygen -F does not find the hashed entry: %v: %s", err, out)
+	}
+}
+
+func TestRemoteStderrIsEscapedInErrors(t *testing.T) {
+	t.Parallel()
+	b := startBox(t)
+	c := dialBox(t, b.dialOptions(0))
+	_, err := c.Run(context.Background(), `printf 'bad\033[2J\302\233x\n' >&2; exit 3`, nil)
+	var ee *ExitError
+	if !errors.As(err, &ee) || ee.Status != 3 {
+		t.Fatalf("Run = %v, want exit status 3", err)
+	}
+	if msg := err.Error(); strings.ContainsAny(msg, "\x1b\u009b") || !strings.Contains(msg, `bad\x1b[2J\u009bx`) {
+		t.Errorf("error = %q, want the remote stderr with its controls escaped", msg)
+	}
+}
+
+func TestRunRefusesAnEndlessAnswer(t *testing.T) {
+	t.Parallel()
+	b := startBox(t)
+	c := dialBox(t, b.dialOptions(0))
+	_, err := c.Run(context.Background(), "head -c 80000000 /dev/zero", nil)
+	if err == nil || !strings.Contains(err.Error(), "more than 64 MiB") {
+		t.Fatalf("Run of a command printing 80 MB = %v, want a refusal", err)
 	}
 }

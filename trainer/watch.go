@@ -22,7 +22,10 @@ const (
 	StateStarting  = "STARTING"   // pushed or launching; run.sh has not reported a phase yet
 	StateSettingUp = "SETTING_UP" // virtualenv and pip install
 	StateRunning   = "RUNNING"
-	StateStalled   = "STALLED" // alive but no heartbeat for StallAfter
+	// StateStalled is a job alive with no heartbeat for StallAfter, or one the box's watchdog found
+	// making no progress for --stall-timeout (it then ends it: EndedBy says so).
+	StateStalled   = "STALLED"
+	StateTimedOut  = "TIMED_OUT" // stopped by the box's watchdog at --max-duration, checkpoint kept
 	StateSucceeded = "SUCCEEDED"
 	StateFailed    = "FAILED"
 	StateCancelled = "CANCELLED"
@@ -37,6 +40,10 @@ type Status struct {
 	PID          int           `json:"pid,omitempty"`
 	HeartbeatAge time.Duration `json:"heartbeat_age_ns,omitempty"`
 	Detail       string        `json:"detail,omitempty"`
+	// EndedBy is set when the box's watchdog ended the job: max_duration or stalled.
+	EndedBy string `json:"ended_by,omitempty"`
+	// Box is what the box does on its own and what it did (the run's record, refreshed).
+	Box *corpus.TrainBox `json:"box,omitempty"`
 }
 
 // String is the state as shown to people: FAILED(137) for a failure.
@@ -50,8 +57,10 @@ func (s Status) String() string {
 // Terminal reports whether the run can change no more.
 func (s Status) Terminal() bool {
 	switch s.State {
-	case StateSucceeded, StateFailed, StateCancelled, StateLost:
+	case StateSucceeded, StateFailed, StateCancelled, StateLost, StateTimedOut:
 		return true
+	case StateStalled:
+		return s.EndedBy != ""
 	}
 	return false
 }
@@ -93,12 +102,20 @@ printf 'hb=%s\n' "$(stat -c %Y state/heartbeat 2>/dev/null)"
 printf 'phase=%s\n' "$(cat state/phase 2>/dev/null)"
 [ -e state/cancelled ] && echo cancelled=1
 printf 'exit=%s\n' "$(cat state/exit_code 2>/dev/null)"
+printf 'ended_by=%s\n' "$(cat state/ended_by 2>/dev/null)"
+printf 'watchdog=%s\n' "$(tr -d '\n' <state/watchdog.json 2>/dev/null)"
 exit 0`
 	out, err := conn.Run(ctx, script, nil)
 	if err != nil {
 		return Status{}, err
 	}
-	st := decideStatus(parseKV(out), run, c.stallAfter())
+	kv := parseKV(out)
+	applyWatchdog(run, kv["watchdog"])
+	st := decideStatus(kv, run, c.stallAfter())
+	if run.Box != nil {
+		b := *run.Box
+		st.Box = &b
+	}
 	run.Status, run.ExitCode, run.CheckedAt = st.String(), st.ExitCode, c.now().UTC()
 	if st.PID != 0 && run.PID == 0 {
 		run.PID = st.PID
@@ -109,7 +126,7 @@ exit 0`
 // decideStatus turns the box's state files into a Status. The pid is checked before the exit code
 // is read, so a job that ends in between is seen as ended, not lost.
 func decideStatus(kv map[string]string, run *corpus.TrainRun, stallAfter time.Duration) Status {
-	st := Status{Phase: kv["phase"]}
+	st := Status{Phase: Escape(kv["phase"])}
 	st.PID, _ = strconv.Atoi(kv["pid"])
 	if kv["nodir"] == "1" {
 		if run.PID == 0 {
@@ -117,15 +134,19 @@ func decideStatus(kv map[string]string, run *corpus.TrainRun, stallAfter time.Du
 		}
 		return Status{State: StateLost, Detail: "the run directory is gone from the box"}
 	}
+	endedBy := strings.TrimSpace(kv["ended_by"])
 	if code, err := strconv.Atoi(strings.TrimSpace(kv["exit"])); err == nil {
 		st.ExitCode = &code
 		switch {
 		case kv["cancelled"] == "1":
 			st.State = StateCancelled
+		case endedBy == "max_duration" || endedBy == "stalled":
+			endedByWatchdog(&st, endedBy, run)
 		case code == 0:
 			st.State = StateSucceeded
 		default:
 			st.State = StateFailed
+			st.Detail = exitDetail(code)
 		}
 		return st
 	}
@@ -155,10 +176,22 @@ func decideStatus(kv map[string]string, run *corpus.TrainRun, stallAfter time.Du
 			st.State = StateCancelled
 			return st
 		}
+		if endedBy == "max_duration" || endedBy == "stalled" {
+			endedByWatchdog(&st, endedBy, run)
+			return st
+		}
 		st.State = StateLost
 		if st.Detail == "" {
 			st.Detail = "process " + strconv.Itoa(pid) + " is gone and left no exit code"
 		}
+		return st
+	}
+	if endedBy == "stalled" {
+		st.State, st.Detail = StateStalled, "no progress for the --stall-timeout: the box's watchdog is ending the job"
+		return st
+	}
+	if endedBy == "max_duration" {
+		st.State, st.Detail = StateRunning, "--max-duration reached: training is stopping after saving a checkpoint"
 		return st
 	}
 	if hb, err := strconv.ParseInt(kv["hb"], 10, 64); err == nil {
@@ -180,6 +213,51 @@ func decideStatus(kv map[string]string, run *corpus.TrainRun, stallAfter time.Du
 		st.State = StateStarting
 	}
 	return st
+}
+
+func endedByWatchdog(st *Status, endedBy string, run *corpus.TrainRun) {
+	st.EndedBy = endedBy
+	var limit time.Duration
+	if run.Box != nil {
+		limit = run.Box.MaxDuration
+		if endedBy == "stalled" {
+			limit = run.Box.StallTimeout
+		}
+	}
+	if endedBy == "max_duration" {
+		st.State = StateTimedOut
+		st.Detail = "stopped at --max-duration"
+		if limit > 0 {
+			st.Detail += " " + shortDuration(limit)
+		}
+		st.Detail += "; the last checkpoint is kept in output/checkpoints (correctly train pull --checkpoints)"
+		return
+	}
+	st.State = StateStalled
+	st.Detail = "no log line and no progress"
+	if limit > 0 {
+		st.Detail += " for " + shortDuration(limit)
+	}
+	st.Detail += ": the box's watchdog ended the job (see correctly train logs)"
+}
+
+// exitDetail explains train.py's own exit codes.
+func exitDetail(code int) string {
+	switch code {
+	case 1:
+		return "training failed: see correctly train logs"
+	case 2:
+		return "the bundle's config or data is invalid: see correctly train logs, fix it, bundle again"
+	case 3:
+		return "out of GPU memory: lower batch_size or max_seq_len (see correctly train logs), bundle and push again"
+	case 4:
+		return "stopped by a TERM after saving a checkpoint"
+	case 98:
+		return "pip install -r requirements.txt failed on the box: see correctly train logs"
+	case 137:
+		return "killed (often the kernel's out-of-memory killer)"
+	}
+	return ""
 }
 
 // LogOptions says which part of the log to read.
@@ -264,7 +342,8 @@ func copyFrom(ctx context.Context, conn *Conn, p string, off int64, w io.Writer)
 
 // PullOptions says what Pull fetches.
 type PullOptions struct {
-	// Checkpoints also fetches output/checkpoint-*/ (the trainer's resumable state, often larger
+	// Checkpoints also fetches output/checkpoints/ (train.py's) and output/checkpoint-*/ (the
+	// trainer's resumable state, often larger
 	// than the result).
 	Checkpoints bool
 	Progress    func(done, total int64)
@@ -278,11 +357,11 @@ type PulledFile struct {
 	Fetched int64  `json:"fetched"` // bytes transferred now; 0 when the local copy was already complete
 }
 
-// Pull fetches the run's output directory (report.json and the adapter or model; checkpoints only
-// when asked) into dir. Each
-// file goes to a .part file resumed from its local size and is renamed into place only once its
-// SHA-256 matches the box's; complete files are skipped. report.json, when present, is saved on
-// the run.
+// Pull fetches the run's output directory (report.json, predictions.jsonl and the adapter or model;
+// checkpoints only when asked) into dir. Each file is read up to the size the box listed, goes to a
+// .part file resumed from its local size and is renamed into place only once its SHA-256 matches
+// the box's; complete files are skipped. report.json, when present, is saved on the run. Once
+// every file is here, the box is told (state/pulled), so that a box set to stop itself stops.
 func (c *Client) Pull(ctx context.Context, run *corpus.TrainRun, dir string, o PullOptions) ([]PulledFile, error) {
 	progress := o.Progress
 	s := &session{c: c, run: run}
@@ -312,9 +391,15 @@ func (c *Client) Pull(ctx context.Context, run *corpus.TrainRun, dir string, o P
 	kept := files[:0]
 	for _, f := range files {
 		if !localName(filepath.ToSlash(f.Path)) {
-			return nil, fmt.Errorf("pull %s: the box lists an output file outside output/: %q", run.ID, f.Path)
+			return nil, fmt.Errorf("pull %s: the box lists an output file outside output/: %s", run.ID, Escape(f.Path))
 		}
-		if !o.Checkpoints && strings.HasPrefix(f.Path, "checkpoint-") {
+		if Escape(f.Path) != f.Path {
+			return nil, fmt.Errorf("pull %s: the box lists an output file whose name holds control characters: %s", run.ID, Escape(f.Path))
+		}
+		if f.Size < 0 {
+			return nil, fmt.Errorf("pull %s: the box lists %s with a negative size", run.ID, f.Path)
+		}
+		if !o.Checkpoints && (strings.HasPrefix(f.Path, "checkpoint-") || strings.HasPrefix(f.Path, "checkpoints/")) {
 			continue
 		}
 		total += f.Size
@@ -354,6 +439,24 @@ func (c *Client) Pull(ctx context.Context, run *corpus.TrainRun, dir string, o P
 		}
 		done += f.Size
 	}
+	// Tell the box's watchdog the outputs are safe here: a box set to stop itself (--stop-box)
+	// does so now, rather than after its grace, once the job has ended.
+	marked := false
+	for !marked {
+		conn, err := s.get(ctx)
+		if err == nil {
+			_, err = conn.Run(ctx, "touch -- "+quote(path.Join(remoteRunDir(run.RemoteDir, run.ID), "state", "pulled")), nil)
+		}
+		if err == nil {
+			marked = true
+			if run.Box != nil {
+				run.Box.PulledAt = c.now().UTC()
+			}
+		} else if !s.retry(ctx, err) {
+			c.Log.Warn().Err(err).Str("run", run.ID).Msg("could not tell the box the outputs were pulled; a box set to stop itself waits out its grace")
+			break
+		}
+	}
 	if b, err := os.ReadFile(filepath.Join(dir, "report.json")); err == nil {
 		var rep map[string]any
 		if json.Unmarshal(b, &rep) == nil {
@@ -365,7 +468,10 @@ func (c *Client) Pull(ctx context.Context, run *corpus.TrainRun, dir string, o P
 	return files, c.save(ctx, run, "")
 }
 
-var errPullMismatch = errors.New("pulled bytes differ from the box's")
+var (
+	errPullMismatch = errors.New("pulled bytes differ from the box's")
+	errPullOverrun  = errors.New("the box sent more than it listed")
+)
 
 func pullFile(ctx context.Context, conn *Conn, remote, local string, f PulledFile, progress func(int64)) (int64, error) {
 	sc, err := conn.SFTP()
@@ -402,9 +508,17 @@ func pullFile(ctx context.Context, conn *Conn, remote, local string, f PulledFil
 		return 0, err
 	}
 	progress(off)
-	n, err := io.Copy(&countWriter{w: lf, done: off, progress: progress}, rf)
+	// Read at most what the box listed, and one byte more to tell that it sends more: a hostile box
+	// could otherwise stream without end.
+	want := f.Size - off
+	n, err := io.Copy(&countWriter{w: lf, done: off, progress: progress}, io.LimitReader(rf, want+1))
 	if err != nil {
 		return n, conn.wrap(err)
+	}
+	if n > want {
+		lf.Close()
+		os.Remove(part)
+		return n, fmt.Errorf("%s: %w: it listed %d bytes and sent more", Escape(f.Path), errPullOverrun, f.Size)
 	}
 	if err := lf.Close(); err != nil {
 		return n, err
@@ -415,7 +529,7 @@ func pullFile(ctx context.Context, conn *Conn, remote, local string, f PulledFil
 	}
 	if sum != f.SHA256 || size != f.Size {
 		os.Remove(part)
-		return n, fmt.Errorf("%s: %w (sha256 %s, want %s)", f.Path, errPullMismatch, sum, f.SHA256)
+		return n, fmt.Errorf("%s: %w (sha256 %s, want %s)", Escape(f.Path), errPullMismatch, sum, f.SHA256)
 	}
 	return n, os.Rename(part, local)
 }

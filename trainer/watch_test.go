@@ -1,6 +1,7 @@
 package trainer
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -40,11 +41,25 @@ func TestDecideStatusFromTheBoxStateFiles(t *testing.T) {
 		{"pid reused", with(map[string]string{"stat": "4242 (python3) S 1 9 9 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 2 0 999 1000 100"}), "LOST"},
 		{"rebooted", with(map[string]string{"boot": "boot-b"}), "LOST"},
 		{"run directory gone", map[string]string{"nodir": "1"}, "LOST"},
+		{"stopped at --max-duration", with(map[string]string{"exit": "4", "stat": "", "ended_by": "max_duration"}), "TIMED_OUT"},
+		{"killed at --max-duration before run.sh wrote the exit code", with(map[string]string{"stat": "", "ended_by": "max_duration"}), "TIMED_OUT"},
+		{"still saving its checkpoint at --max-duration", with(map[string]string{"ended_by": "max_duration"}), "RUNNING"},
+		{"ended by the stall watchdog", with(map[string]string{"exit": "137", "stat": "", "ended_by": "stalled"}), "STALLED"},
+		{"being ended by the stall watchdog", with(map[string]string{"ended_by": "stalled"}), "STALLED"},
+		{"cancelled while the watchdog stopped it", with(map[string]string{"exit": "143", "cancelled": "1", "ended_by": "max_duration"}), "CANCELLED"},
+		{"out of memory", with(map[string]string{"exit": "3", "stat": ""}), "FAILED(3)"},
 	} {
 		got := decideStatus(tc.kv, run, time.Minute)
 		if got.String() != tc.want {
 			t.Errorf("%s: decideStatus = %v (%s), want %s", tc.name, got, got.Detail, tc.want)
 		}
+		terminal := tc.kv["exit"] != "" || tc.kv["stat"] == "" && tc.kv["ended_by"] != ""
+		if tc.kv["ended_by"] != "" && got.Terminal() != terminal {
+			t.Errorf("%s: Terminal() = %v, want %v: a job the watchdog ends is over once its processes are gone", tc.name, got.Terminal(), terminal)
+		}
+	}
+	if d := decideStatus(with(map[string]string{"exit": "3", "stat": ""}), run, time.Minute).Detail; !strings.Contains(d, "out of GPU memory: lower batch_size or max_seq_len") {
+		t.Errorf("detail of FAILED(3) = %q, want what to lower", d)
 	}
 }
 

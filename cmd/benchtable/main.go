@@ -167,7 +167,7 @@ var jobs = []job{
 			{Name: "BenchmarkPushThroughRelay.*", Unit: "MiB/s", Op: ">=", Value: 10},
 			{Name: "BenchmarkResumeAfterCut.*", Unit: "resent_bytes", Op: "<=", Value: resentAllowed},
 		},
-		Note: "push of a 256 MiB bundle to a local sshd against scp and rsync of the same bytes; through a relay adding 50 ms RTT; resume after a cut at 40% may send again 2 MiB + 1% of the bundle"},
+		Note: "medians of at least 3 runs each: push of a 256 MiB bundle to a local sshd against scp and rsync of the same bytes, all three with aes128-gcm@openssh.com, interleaved; push through a relay adding 50 ms RTT; resume after a cut at 40%: the bytes the resumed push sends upstream, counted on the wire by the relay, beyond what the box lacked (SSH and SFTP overhead included), may be 2 MiB + 1% of the bundle"},
 	{Pkg: "splits", Bench: ".", Benchtime: "1x",
 		Note: "BenchmarkAssign100k: the split algorithm on 100,000 records in memory; BenchmarkNearPairs10k: the near-duplicate pairs a split groups by, 10,000 records"},
 	{Pkg: "report", Bench: ".", Benchtime: "1x", Note: "report for 100,000 records"},

@@ -4,7 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -26,6 +26,8 @@ type sshOptions struct {
 	KnownHosts string
 	Timeout    time.Duration
 	Keepalive  time.Duration
+
+	host string // the box's host name, for ~/.ssh/config (set by push)
 }
 
 func (o *sshOptions) register(cmd *cobra.Command) {
@@ -91,6 +93,8 @@ func (a *app) trainClient(ctx context.Context, o sshOptions) (*trainer.Client, *
 			KnownHostsFile:    known,
 			HandshakeTimeout:  o.Timeout,
 			KeepaliveInterval: o.Keepalive,
+			// new hosts are recorded as OpenSSH would record them (Debian's ssh_config hashes them)
+			HashKnownHosts: strings.EqualFold(sshConfigValue(sshConfigFiles(home), o.host, "HashKnownHosts"), "yes"),
 		},
 		Save: st.SaveTrainRun,
 		Log:  a.Log,
@@ -120,16 +124,22 @@ func (a *app) trainProgress(what string) (func(done, total int64), func()) {
 }
 
 type trainPushOptions struct {
-	ssh       sshOptions
-	Bundle    string
-	Host      string
-	Jump      string
-	RemoteDir string
-	RunID     string
-	AcceptNew bool
-	NoInstall bool
-	Follow    bool
-	JSON      bool
+	ssh          sshOptions
+	Bundle       string
+	Host         string
+	Jump         string
+	RemoteDir    string
+	RunID        string
+	AcceptNew    bool
+	NoInstall    bool
+	Follow       bool
+	JSON         bool
+	MaxDuration  time.Duration
+	StallTimeout time.Duration
+	StopBox      bool
+	StopGrace    time.Duration
+	StopCommand  string
+	AllowCPU     bool
 }
 
 func newTrainPushCommand(a *app) *cobra.Command {
@@ -141,17 +151,39 @@ func newTrainPushCommand(a *app) *cobra.Command {
 against the manifest, and starts run.sh with setsid, detached from the connection. It prints the run
 id and returns; --follow then streams the log.
 
-Before uploading it checks the box: python3, setsid, bash, SFTP and free disk. The upload resumes
-after a cut (push the same --run again) and bytes that arrive wrong are sent again. A run is launched
-at most once: pushing a launched run reports it instead.
+Before uploading anything it checks the box, so that a box that cannot do the job is refused
+before you pay for its setup: python3, setsid, bash and SFTP; a GPU nvidia-smi can see (refused
+without one unless --allow-cpu); an NVIDIA driver new enough for the pinned torch wheel's CUDA and
+a python the pinned packages support (both from requirements.txt; skipped with --no-install); free
+disk for the bundle, the model download (its size asked of the Hugging Face Hub, HF_ENDPOINT) and,
+for a full fine-tune, the saved model. The upload resumes after a cut (push the same --run again)
+and bytes that arrive wrong are sent again. A run is launched at most once: pushing a launched run
+reports it instead.
 
-Host keys are checked against ~/.ssh/known_hosts. An unknown host is refused unless
---accept-new-host-key, which records it; a changed key is always refused. HF_TOKEN, when set, reaches
-the job as a 0600 file, never on a command line.
+The box looks after itself, even with no connection: watchdog.py runs there beside the job.
+  --max-duration DUR   stops training DUR after the launch (setup included): train.py saves a
+                       checkpoint at the end of the current step; status says TIMED_OUT
+  --stall-timeout DUR  a job that prints no line and makes no progress for DUR while it trains is
+                       marked STALLED and ended (default 30m; 0 turns this off)
+  --stop-box           once the job has ended (any way) and its outputs are pulled, or --stop-grace
+                       after the end if they are not, the box stops itself: runpodctl stop pod
+                       $RUNPOD_POD_ID on RunPod, vastai stop instance $CONTAINER_ID on vast.ai (with
+                       the instance's own key), or --stop-command. Never destroyed: a stopped box
+                       keeps its disk, and its outputs.
+push always says what happens to the box when the job ends.
+
+Host keys are checked against ~/.ssh/known_hosts as OpenSSH checks them (host certificates from a
+@cert-authority included). An unknown host is refused unless --accept-new-host-key, which records
+it (hashed when ssh_config says HashKnownHosts yes); a changed key is always refused. HF_TOKEN, when
+set, reaches the trainer as a 0600 file, never on a command line nor in pip's environment, and is
+removed from the box when the job ends.
 
 Examples:
   correctly train push --bundle bundle --host root@ssh4.vast.ai:22022 -i ~/.ssh/vast --accept-new-host-key
+  correctly train push --bundle bundle --host root@213.173.108.7:17042 --max-duration 6h --stop-box
+  correctly train push --bundle bundle --host ubuntu@10.0.0.7 --stop-box --stop-command 'sudo shutdown -h now'
   correctly train push --bundle bundle --host ubuntu@10.0.0.7 --jump me@bastion.example.com --follow
+  correctly train push --bundle bundle --host me@cpu-box --allow-cpu --no-install   # a CPU test run
   correctly train push --bundle bundle --run run-20250101-120000-ab12cd   # resume an interrupted push`,
 		Args: wrapArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error { return runTrainPush(cmd.Context(), a, o) },
@@ -167,6 +199,12 @@ Examples:
 	f.BoolVar(&o.NoInstall, "no-install", false, "skip the virtualenv and pip install on the box (the image has the packages)")
 	f.BoolVarP(&o.Follow, "follow", "f", false, "stream the log after launching, until the job ends")
 	f.BoolVar(&o.JSON, "json", false, "print the run as JSON")
+	f.DurationVar(&o.MaxDuration, "max-duration", 0, "stop training this long after the launch, keeping a checkpoint (e.g. 6h; 0: no limit)")
+	f.DurationVar(&o.StallTimeout, "stall-timeout", trainer.DefaultStallTimeout, "end a job with no log line and no progress for this long while it trains (0: never)")
+	f.BoolVar(&o.StopBox, "stop-box", false, "have the box stop itself (never destroy) once the job ended and its outputs were pulled, or --stop-grace after the end")
+	f.DurationVar(&o.StopGrace, "stop-grace", trainer.DefaultStopGrace, "with --stop-box: how long after the end the box waits for a pull before it stops anyway")
+	f.StringVar(&o.StopCommand, "stop-command", "", "with --stop-box: the `CMD` that stops the box, run there with bash, instead of runpodctl or vastai")
+	f.BoolVar(&o.AllowCPU, "allow-cpu", false, "push to a box where nvidia-smi sees no GPU (training runs on its CPU)")
 	return cmd
 }
 
@@ -176,6 +214,20 @@ func runTrainPush(ctx context.Context, a *app, o trainPushOptions) error {
 	}
 	if o.RunID != "" && !trainer.ValidRunID(o.RunID) {
 		return usagef("--run %q: use 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit", o.RunID)
+	}
+	if o.MaxDuration < 0 || o.StallTimeout < 0 || o.StopGrace < 0 {
+		return usagef("--max-duration, --stall-timeout and --stop-grace must not be negative")
+	}
+	if (o.StopCommand != "" || o.StopGrace != trainer.DefaultStopGrace) && !o.StopBox {
+		return usagef("--stop-command and --stop-grace go with --stop-box")
+	}
+	if o.StopCommand != "" {
+		if err := trainer.CheckStopCommand(o.StopCommand); err != nil {
+			return usagef("%v", err)
+		}
+	}
+	if e, err := trainer.ParseEndpoint(o.Host, "root"); err == nil {
+		o.ssh.host = e.Host
 	}
 	c, st, err := a.trainClient(ctx, o.ssh)
 	if err != nil {
@@ -189,7 +241,12 @@ func runTrainPush(ctx context.Context, a *app, o trainPushOptions) error {
 		}
 	}
 	po := trainer.PushOptions{Bundle: o.Bundle, RemoteDir: o.RemoteDir, RunID: o.RunID, Run: prior,
-		IdentityFiles: absPaths(o.ssh.Keys), AcceptNewHostKey: o.AcceptNew, NoInstall: o.NoInstall}
+		IdentityFiles: absPaths(o.ssh.Keys), AcceptNewHostKey: o.AcceptNew, NoInstall: o.NoInstall, AllowCPU: o.AllowCPU,
+		Watch: trainer.WatchOptions{MaxDuration: o.MaxDuration, StallTimeout: o.StallTimeout, StopBox: o.StopBox,
+			StopGrace: o.StopGrace, StopCommand: o.StopCommand}}
+	if o.StallTimeout == 0 {
+		po.Watch.StallTimeout = -1 // off
+	}
 	if prior == nil {
 		if o.Host == "" {
 			return usagef("--host user@host[:port] is required for a new run")
@@ -211,9 +268,12 @@ func runTrainPush(ctx context.Context, a *app, o trainPushOptions) error {
 	} else if o.Host != "" && !strings.Contains(o.Host, prior.Host) {
 		return usagef("run %s was pushed to %s@%s; drop --host to resume it there, or choose a new --run", prior.ID, prior.User, prior.Host)
 	}
+	var hfToken string
 	if cfg, err := a.config(); err == nil && cfg.HFToken != "" {
+		hfToken = cfg.HFToken
 		po.Secrets = map[string]string{"HF_TOKEN": cfg.HFToken}
 	}
+	po.ModelBytes = a.modelBytes(ctx, o.Bundle, hfToken)
 	progress, done := a.trainProgress("upload")
 	po.Progress = progress
 	res, err := c.Push(ctx, po)
@@ -224,9 +284,13 @@ func runTrainPush(ctx context.Context, a *app, o trainPushOptions) error {
 	if res.Launched {
 		fmt.Fprintf(a.ErrOut, "launched %s on %s (pid %d): sent %s, %s already there, %s repaired\n",
 			res.Run.ID, trainHost(res.Run), res.Run.PID, trainBytes(res.Sent), trainBytes(res.Skipped), trainBytes(res.Repaired))
+		if len(res.GPUs) == 0 {
+			fmt.Fprintln(a.ErrOut, "no GPU on the box: training runs on its CPU (--allow-cpu)")
+		}
 	} else {
 		fmt.Fprintf(a.ErrOut, "%s was already launched on %s: %s\n", res.Run.ID, trainHost(res.Run), res.Status)
 	}
+	fmt.Fprintf(a.ErrOut, "box: %s\n", trainer.BoxPlan(res.Run.Box, time.Now(), time.Local))
 	if o.JSON {
 		if err := a.printJSON(trainView{Run: res.Run, Status: res.Status}); err != nil {
 			return err
@@ -238,7 +302,11 @@ func runTrainPush(ctx context.Context, a *app, o trainPushOptions) error {
 		fmt.Fprintf(a.ErrOut, "watch it: correctly train logs -f %s   (status: correctly train status %s)\n", res.Run.ID, res.Run.ID)
 		return nil
 	}
-	_, err = c.Logs(ctx, res.Run, newEscapeWriter(a.Out), trainer.LogOptions{Follow: true})
+	w := trainer.NewEscapeWriter(a.Out)
+	_, err = c.Logs(ctx, res.Run, w, trainer.LogOptions{Follow: true})
+	if ferr := w.Flush(); err == nil {
+		err = ferr
+	}
 	if err != nil {
 		return err
 	}
@@ -253,6 +321,23 @@ func trainFinal(ctx context.Context, a *app, c *trainer.Client, run *corpus.Trai
 	}
 	fmt.Fprintf(a.ErrOut, "%s: %s\n", run.ID, st)
 	return nil
+}
+
+// modelBytes asks the Hugging Face Hub (HF_ENDPOINT) how big the bundle's base model is, for the
+// box's disk check; 0 when that is not known (a local path, HF_HUB_OFFLINE=1, no answer).
+func (a *app) modelBytes(ctx context.Context, bundle, token string) int64 {
+	m, err := trainer.ReadManifest(bundle)
+	if err != nil || m.BaseModel == "" || trainer.IsLocalModel(m.BaseModel) || a.Getenv("HF_HUB_OFFLINE") == "1" {
+		return 0
+	}
+	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	n, err := trainer.ModelSize(ctx, &http.Client{Timeout: 15 * time.Second}, a.Getenv("HF_ENDPOINT"), m.BaseModel, token)
+	if err != nil {
+		a.Log.Warn().Err(err).Msg("the box's disk check counts the bundle only")
+		return 0
+	}
+	return n
 }
 
 func absPaths(ps []string) []string {
@@ -322,11 +407,17 @@ state files. States:
   STARTING    pushed, run.sh has not reported a phase yet
   SETTING_UP  creating the virtualenv and installing requirements
   RUNNING     training; the heartbeat is fresh
-  STALLED     the process lives but its heartbeat stopped
+  STALLED     the process lives but its heartbeat stopped, or the box's watchdog found no
+              progress for --stall-timeout and ended it
+  TIMED_OUT   stopped at --max-duration; its last checkpoint is kept
   SUCCEEDED   exited 0
-  FAILED(N)   exited with status N (137: killed, often out of memory)
+  FAILED(N)   exited with status N (3: out of GPU memory; 137: killed, often out of memory)
   CANCELLED   stopped by correctly train cancel
   LOST        the process is gone or its pid reused, or the box rebooted, and it left no exit code
+
+It also says what happens to the box (box stops at 14:30 unless pulled; the box stopped itself at
+14:31 with runpodctl stop pod ...), and what the box's watchdog did. A box that stopped itself does
+not answer: status then says what it last knew.
 
 Examples:
   correctly train status run-20250101-120000-ab12cd
@@ -340,7 +431,7 @@ Examples:
 			}
 			s, err := c.Status(ctx, run)
 			if err != nil {
-				return err
+				return boxGone(err, run)
 			}
 			if asJSON {
 				return a.printJSON(trainView{Run: run, Status: s})
@@ -348,6 +439,9 @@ Examples:
 			tw := tabwriter.NewWriter(a.Out, 0, 4, 2, ' ', 0)
 			fmt.Fprintf(tw, "run\t%s\n", run.ID)
 			fmt.Fprintf(tw, "host\t%s\n", trainHost(run))
+			if run.Box != nil && run.Box.GPU != "" {
+				fmt.Fprintf(tw, "gpu\t%s\n", run.Box.GPU)
+			}
 			fmt.Fprintf(tw, "status\t%s\n", s)
 			if s.Detail != "" {
 				fmt.Fprintf(tw, "detail\t%s\n", s.Detail)
@@ -361,6 +455,7 @@ Examples:
 			if s.HeartbeatAge > 0 || s.State == trainer.StateRunning {
 				fmt.Fprintf(tw, "heartbeat\t%s ago\n", s.HeartbeatAge)
 			}
+			fmt.Fprintf(tw, "box\t%s\n", trainer.BoxPlan(run.Box, time.Now(), time.Local))
 			fmt.Fprintf(tw, "remote dir\t%s/%s\n", run.RemoteDir, run.ID)
 			fmt.Fprintf(tw, "age\t%s\n", time.Since(run.CreatedAt).Round(time.Second))
 			return tw.Flush()
@@ -380,8 +475,8 @@ func newTrainLogsCommand(a *app) *cobra.Command {
 		Short: "Print a training run's log, optionally following it until the job ends",
 		Long: `Logs prints logs/train.log of the run from the box, reading by byte offset: with -f it polls for new
 lines until the job ends and reconnects with backoff when the link drops, continuing at the exact
-byte. Control characters (progress bars' carriage returns, colours) are shown escaped, like \r and
-\x1b, so a hostile log cannot drive your terminal.
+byte. Control characters (progress bars' carriage returns, colours, C1 controls, bytes that are not
+UTF-8) are shown escaped, like \r, \x1b and \u009b, so a hostile log cannot drive your terminal.
 
 Examples:
   correctly train logs run-20250101-120000-ab12cd
@@ -393,7 +488,11 @@ Examples:
 			if err != nil {
 				return err
 			}
-			_, err = c.Logs(ctx, run, newEscapeWriter(a.Out), trainer.LogOptions{Offset: offset, Follow: follow})
+			w := trainer.NewEscapeWriter(a.Out)
+			_, err = c.Logs(ctx, run, w, trainer.LogOptions{Offset: offset, Follow: follow})
+			if ferr := w.Flush(); err == nil {
+				err = ferr
+			}
 			if err != nil || !follow {
 				return err
 			}
@@ -412,11 +511,13 @@ func newTrainPullCommand(a *app) *cobra.Command {
 	var checkpoints, asJSON bool
 	cmd := &cobra.Command{
 		Use:   "pull RUN [-o DIR]",
-		Short: "Fetch a run's report.json and adapter (or model) from the box",
+		Short: "Fetch a run's report.json, predictions and adapter (or model) from the box",
 		Long: `Pull copies the run's output directory from the box: report.json (losses per epoch, sample
-generations, runtime, GPU) and the adapter or model. Each file is resumed after a cut and renamed
+generations, runtime, GPU), predictions.jsonl (the test part, when the bundle had one) and the
+adapter or model. Each file is read up to the size the box listed, resumed after a cut, and renamed
 into place only once its SHA-256 matches the box's copy. The report is saved on the run, so
-correctly train list shows its metrics.
+correctly train list shows its metrics. A box pushed with --stop-box stops itself once its outputs
+are pulled and the job has ended.
 
 Examples:
   correctly train pull run-20250101-120000-ab12cd
@@ -436,7 +537,10 @@ Examples:
 			files, err := c.Pull(ctx, run, dir, trainer.PullOptions{Checkpoints: checkpoints, Progress: progress})
 			done()
 			if err != nil {
-				return err
+				return boxGone(err, run)
+			}
+			if run.Box != nil && run.Box.Stop != "" {
+				fmt.Fprintf(a.ErrOut, "box: the outputs are here, so the box stops itself (%s) as soon as the job has ended; its disk is kept\n", run.Box.StopCommand)
 			}
 			if asJSON {
 				return a.printJSON(files)
@@ -451,7 +555,7 @@ Examples:
 	}
 	so.register(cmd)
 	cmd.Flags().StringVarP(&out, "output", "o", "", "local `DIR` (default train-runs/RUN)")
-	cmd.Flags().BoolVar(&checkpoints, "checkpoints", false, "also fetch output/checkpoint-*/")
+	cmd.Flags().BoolVar(&checkpoints, "checkpoints", false, "also fetch the checkpoints (output/checkpoints/), to resume or keep a run stopped at --max-duration")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the fetched files as JSON")
 	return cmd
 }
@@ -464,8 +568,10 @@ func newTrainCancelCommand(a *app) *cobra.Command {
 		Use:   "cancel RUN",
 		Short: "Stop a training run: TERM, then KILL after a grace period",
 		Long: `Cancel sends TERM to the job's process group, its session and every descendant, waits the grace
-period for the trainer to stop, then sends KILL to whatever is left: nothing of the job survives.
-Checkpoints already written stay in the run's output directory.
+period for the trainer to stop (train.py saves a checkpoint at the end of its current step), then
+sends KILL to whatever is left: nothing of the job survives. Checkpoints already written stay in the
+run's output directory. The box's watchdog is not part of the job: a box pushed with --stop-box still
+stops itself once the outputs are pulled, or --stop-grace after the cancel.
 
 Examples:
   correctly train cancel run-20250101-120000-ab12cd
@@ -493,6 +599,17 @@ Examples:
 	cmd.Flags().DurationVar(&grace, "grace", 30*time.Second, "time between TERM and KILL")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the run and its status as JSON")
 	return cmd
+}
+
+// boxGone adds what was known of the box to an error reaching it: a box that stopped itself does
+// not answer.
+func boxGone(err error, run *corpus.TrainRun) error {
+	b := run.Box
+	if b == nil || b.Stop == "" {
+		return err
+	}
+	return fmt.Errorf("%w\nthe box was set to stop itself, and a stopped box does not answer; last known: %s (start it again from the provider's console to reach its disk)",
+		err, trainer.BoxPlan(b, time.Now(), time.Local))
 }
 
 // trainListRow is one line of `train list`.
@@ -587,30 +704,4 @@ func trainAge(d time.Duration) string {
 		return fmt.Sprintf("%dh", int(d.Hours()))
 	}
 	return fmt.Sprintf("%dd", int(d.Hours()/24))
-}
-
-// escapeWriter shows control characters other than newline and tab escaped (\r, \x1b, ...), so a
-// remote log cannot move the cursor or change the terminal.
-type escapeWriter struct{ w io.Writer }
-
-func newEscapeWriter(w io.Writer) io.Writer { return escapeWriter{w} }
-
-func (e escapeWriter) Write(p []byte) (int, error) {
-	var buf []byte
-	for _, b := range p {
-		switch {
-		case b == '\n' || b == '\t':
-			buf = append(buf, b)
-		case b == '\r':
-			buf = append(buf, '\\', 'r')
-		case b < 0x20 || b == 0x7f:
-			buf = append(buf, fmt.Sprintf(`\x%02x`, b)...)
-		default:
-			buf = append(buf, b)
-		}
-	}
-	if _, err := e.w.Write(buf); err != nil {
-		return 0, err
-	}
-	return len(p), nil
 }

@@ -37,9 +37,11 @@ func newTrainBundleCommand(a *app) *cobra.Command {
 		Use:   "bundle --split NAME | (--run R | --prompt P) --base-model HF_ID -o DIR",
 		Short: "Write a self-contained training bundle from accepted records",
 		Long: `Write DIR with data/train.jsonl and data/val.jsonl (chat format from the schema's train
-templates), config.json, train.py (SFT with transformers + peft, LoRA by default), requirements.txt,
-run.sh (the remote entry) and manifest.json (SHA-256 of every file, dataset hash, prompt versions,
-counts, split). The same inputs give byte-identical files. When python3 is here, train.py --dry-run
+templates; data/test.jsonl too when the split has a test part, which train.py predicts into
+output/predictions.jsonl), config.json, train.py (SFT with transformers + peft, LoRA by default),
+requirements.txt, run.sh (the remote entry), watchdog.py (max duration, stall watchdog, stopping
+the box) and manifest.json (SHA-256 of every file, dataset hash, prompt versions, counts, split).
+The same inputs give byte-identical files. When python3 is here, train.py --dry-run
 checks the data and config before you rent a GPU.
 
 Records come from a stored split (--split, see correctly split create), or from runs or a prompt
@@ -87,10 +89,10 @@ func runTrainBundle(cmd *cobra.Command, a *app, o *bundleOptions) error {
 	if err != nil {
 		return err
 	}
-	var trainRecs, valRecs []corpus.Record
+	var trainRecs, valRecs, testRecs []corpus.Record
 	spec := trainer.BundleSpec{}
 	if o.Split != "" {
-		trainRecs, valRecs, err = splitRecords(cmd, st, o.Split)
+		trainRecs, valRecs, testRecs, err = splitRecords(cmd, st, o.Split)
 		if err != nil {
 			return err
 		}
@@ -135,6 +137,9 @@ func runTrainBundle(cmd *cobra.Command, a *app, o *bundleOptions) error {
 	if spec.Val, err = toExamples(valRecs); err != nil {
 		return err
 	}
+	if spec.Test, err = toExamples(testRecs); err != nil {
+		return err
+	}
 	spec.PromptVersions = sortedKeys(versions)
 	spec.Created = created.UTC()
 	spec.ToolVersion = version
@@ -143,7 +148,7 @@ func runTrainBundle(cmd *cobra.Command, a *app, o *bundleOptions) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(a.ErrOut, "bundle %s: %d train, %d val examples\n", o.Out, len(spec.Train), len(spec.Val))
+	fmt.Fprintf(a.ErrOut, "bundle %s: %d train, %d val, %d test examples\n", o.Out, len(spec.Train), len(spec.Val), len(spec.Test))
 	if !o.NoDryRun {
 		if _, err := exec.LookPath("python3"); err == nil {
 			out, err := trainer.DryRun(ctx, o.Out)
@@ -187,8 +192,8 @@ func randomSplit(recs []corpus.Record, ratio float64, seed int64) (train, val []
 	return train, val
 }
 
-// splitRecords loads the records of a stored split's train and val parts.
-func splitRecords(cmd *cobra.Command, st *corpus.Store, name string) (train, val []corpus.Record, err error) {
+// splitRecords loads the records of a stored split's train, val and test parts (test may be empty).
+func splitRecords(cmd *cobra.Command, st *corpus.Store, name string) (train, val, test []corpus.Record, err error) {
 	load := func(part string) ([]corpus.Record, error) {
 		ids, err := st.SplitMembers(cmd.Context(), name, part)
 		if err != nil {
@@ -202,15 +207,18 @@ func splitRecords(cmd *cobra.Command, st *corpus.Store, name string) (train, val
 		return out, err
 	}
 	if train, err = load("train"); err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	if val, err = load("val"); err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
+	}
+	if test, err = load("test"); err != nil {
+		return nil, nil, nil, err
 	}
 	if len(train) == 0 {
-		return nil, nil, fmt.Errorf("split %q has no train part: create it with --ratios train=...,val=...", name)
+		return nil, nil, nil, fmt.Errorf("split %q has no train part: create it with --ratios train=...,val=...", name)
 	}
-	return train, val, nil
+	return train, val, test, nil
 }
 
 func lastLines(b []byte, n int) string {

@@ -8,10 +8,13 @@
 #   state/pid        its own pid (also the process group and session id)
 #   state/phase      setting_up | running | done
 #   state/heartbeat  touched every state/heartbeat_seconds seconds (default 5) while it lives
+#   state/progress   touched by train.py as it trains (CORRECTLY_PROGRESS_FILE)
 #   state/exit_code  the trainer's exit status, written atomically when it ends
 # Logs (stdout and stderr of everything) go to logs/train.log. Secrets arrive as 0600 files in
-# state/secrets/NAME and are exported as environment variable NAME. The file state/no_install (or
-# --no-install) skips the virtualenv and `pip install -r requirements.txt`.
+# state/secrets/NAME; each is exported as environment variable NAME to the trainer only (never to
+# pip), and the files are removed when the job ends. The file state/no_install (or --no-install)
+# skips the virtualenv and `pip install -r requirements.txt`. When state/watch.json exists,
+# watchdog.py runs beside the job in a session of its own: max duration, stall, stopping the box.
 set -u
 cd "$(dirname "$0")" || exit 97
 mkdir -p state logs output
@@ -32,19 +35,17 @@ case $hb in '' | *[!0-9]*) hb=5 ;; esac
 	done
 ) >/dev/null 2>&1 &
 
+# The secrets live as long as the job: removed however it ends (a KILL leaves that to the watchdog).
+remove_secrets() { rm -f state/secrets/* 2>/dev/null; }
+trap remove_secrets EXIT
+
+if [ -s state/watch.json ] && [ -f watchdog.py ]; then
+	# its own session, and not our child: cancelling the job does not end the watchdog
+	(setsid python3 watchdog.py "$$" </dev/null >>logs/watchdog.log 2>&1 &)
+fi
+
 atomic state/phase setting_up
 echo "[run.sh] $(date -u +%Y-%m-%dT%H:%M:%SZ) setting up on $(hostname)"
-
-if [ -d state/secrets ]; then
-	for f in state/secrets/*; do
-		[ -f "$f" ] || continue
-		name=${f##*/}
-		case $name in
-		'' | [0-9]* | *[!A-Za-z0-9_]*) continue ;;
-		esac
-		export "$name=$(cat "$f")"
-	done
-fi
 
 no_install=
 [ -e state/no_install ] && no_install=1
@@ -70,9 +71,23 @@ fi
 atomic state/phase running
 echo "[run.sh] $(date -u +%Y-%m-%dT%H:%M:%SZ) training"
 
-# The trainer runs in the background so that a TERM reaches this script's trap while it waits.
+# The trainer runs in the background so that a TERM reaches this script's trap while it waits. It
+# alone gets the secrets, as environment variables.
 trap 'echo "[run.sh] terminating"; kill -TERM "$child" 2>/dev/null' TERM INT HUP
-"$py" train.py &
+export CORRECTLY_PROGRESS_FILE="$PWD/state/progress"
+(
+	if [ -d state/secrets ]; then
+		for f in state/secrets/*; do
+			[ -f "$f" ] || continue
+			name=${f##*/}
+			case $name in
+			'' | [0-9]* | *[!A-Za-z0-9_]*) continue ;;
+			esac
+			export "$name=$(cat "$f")"
+		done
+	fi
+	exec "$py" train.py
+) &
 child=$!
 while :; do
 	wait "$child"
@@ -81,6 +96,7 @@ while :; do
 done
 
 echo "[run.sh] $(date -u +%Y-%m-%dT%H:%M:%SZ) trainer exited with status $code"
+remove_secrets
 atomic state/phase done
 atomic state/exit_code "$code"
 exit "$code"

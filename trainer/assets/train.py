@@ -11,9 +11,18 @@
         the tokenizer's chat template renders each conversation, the loss covers
         assistant tokens only, LoRA by default (method "full" trains every
         weight), bf16 where the GPU supports it. Evaluates and checkpoints every
-        epoch into <output_dir>/checkpoints and resumes from the last checkpoint
-        when relaunched. Writes the adapter or model and the tokenizer to
-        <output_dir>/final and a summary to <output_dir>/report.json.
+        epoch into <output_dir>/checkpoints and resumes from the last complete
+        checkpoint when relaunched. Writes the adapter or model and the
+        tokenizer to <output_dir>/final and a summary to
+        <output_dir>/report.json. When the bundle has a test part (test_file),
+        writes <output_dir>/predictions.jsonl: one line per test example, in
+        order, {"index", "messages" (the prompt, without the answer),
+        "reference" (the answer in the data), "prediction" (greedy, batched)}.
+
+A TERM (from `correctly train cancel`, or the watchdog at --max-duration)
+stops training at the end of the current step after saving a checkpoint there;
+a relaunch resumes from it. While it trains it touches the file named by
+CORRECTLY_PROGRESS_FILE, the beat the box's stall watchdog listens for.
 
 The config defaults to the config.json beside this file; relative paths in it
 are resolved against the config's folder. HF_TOKEN, or a file named by
@@ -21,8 +30,8 @@ HF_TOKEN_FILE, authenticates downloads of gated models; the token is never
 printed. When MLFLOW_TRACKING_URI is set and mlflow is importable, params and
 per-epoch losses are logged there too; an unreachable server only warns.
 
-Exit codes: 0 done, 1 training failed, 2 bad config, data or usage, 130
-interrupted. This file is shipped verbatim in every bundle by `correctly train
+Exit codes: 0 done, 1 training failed, 2 bad config, data or usage, 3 out of
+memory, 4 stopped by TERM (checkpoint saved), 130 interrupted. This file is shipped verbatim in every bundle by `correctly train
 bundle`; it runs on Python 3.8 and later.
 """
 
@@ -35,12 +44,15 @@ import math
 import os
 import re
 import shutil
+import signal
 import sys
 import time
 
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_INVALID = 2
+EXIT_OUT_OF_MEMORY = 3
+EXIT_STOPPED = 4
 EXIT_INTERRUPTED = 130
 
 # Label value the model's loss ignores (torch.nn.CrossEntropyLoss ignore_index).
@@ -84,6 +96,14 @@ class Problems(Exception):
 
 class SetupError(Exception):
     """The real run cannot start or finish; the message says what to do."""
+
+
+class OutOfMemory(Exception):
+    """The run ran out of (GPU) memory; the message says what to change."""
+
+
+class Stopped(Exception):
+    """A TERM stopped the run; the message says what was saved."""
 
 
 def warn(message):
@@ -153,6 +173,12 @@ def _non_empty_string(value):
     return None
 
 
+def _optional_path(value):
+    if not isinstance(value, str):
+        return 'must be a path relative to the config, like "data/test.jsonl", or "" for none'
+    return None
+
+
 def _base_model(value):
     if not isinstance(value, str) or not value.strip():
         return 'must be a Hugging Face model id or a local path, like "Qwen/Qwen2.5-0.5B-Instruct"'
@@ -204,6 +230,8 @@ CONFIG_FIELDS = (
     ("output_dir", "output", _non_empty_string),
     ("train_file", "data/train.jsonl", _non_empty_string),
     ("val_file", "data/val.jsonl", _non_empty_string),
+    ("test_file", "", _optional_path),
+    ("max_new_tokens", 256, _int_at_least(1)),
     ("lora", "nested", None),
     ("num_generations", 3, _int_at_least(0)),
     ("warmup_ratio", 0.03, _fraction),
@@ -446,13 +474,15 @@ def _example_key(messages):
 def load_bundle(config_path):
     """Check config and data; return (config, train, val, warnings).
 
-    Raises Problems with every problem found across config.json and both data
-    files.
+    The test examples (when test_file is set) are in config["_test"]. Raises
+    Problems with every problem found across config.json and the data files.
     """
     config, warnings = load_config(config_path)
     problems = []
-    data = {}
-    for key in ("train_file", "val_file"):
+    data = {"test_file": []}
+    for key in ("train_file", "val_file", "test_file"):
+        if key == "test_file" and not config[key]:
+            continue
         path = resolve(config, key)
         shown = display_path(path)
         if not os.path.isfile(path):
@@ -471,6 +501,7 @@ def load_bundle(config_path):
     if problems:
         raise Problems(problems)
     train, val = data["train_file"], data["val_file"]
+    config["_test"] = data["test_file"]
     if not val:
         warnings.append("%s: warning: no validation examples: eval loss and generations are skipped (raise --val-ratio)" % display_path(resolve(config, "val_file")))
     elif config["num_generations"] > len(val):
@@ -501,9 +532,12 @@ def print_summary(config, train, val, out=say):
     out("  method        %s" % method)
     out("  epochs %d, batch_size %d, gradient_accumulation_steps %d, learning_rate %g, warmup_ratio %g" % (
         config["epochs"], config["batch_size"], config["gradient_accumulation_steps"], config["learning_rate"], config["warmup_ratio"]))
-    out("  seed %d, max_seq_len %d, save_total_limit %d, num_generations %d, output_dir %s" % (
-        config["seed"], config["max_seq_len"], config["save_total_limit"], config["num_generations"], config["output_dir"]))
-    for key, examples in (("train_file", train), ("val_file", val)):
+    out("  seed %d, max_seq_len %d, save_total_limit %d, num_generations %d, max_new_tokens %d, output_dir %s" % (
+        config["seed"], config["max_seq_len"], config["save_total_limit"], config["num_generations"], config["max_new_tokens"], config["output_dir"]))
+    parts = [("train_file", train), ("val_file", val)]
+    if config.get("test_file"):
+        parts.append(("test_file", config.get("_test", [])))
+    for key, examples in parts:
         s = example_stats(examples)
         out("%s: %d examples, avg %.0f chars (prompt %.0f, answer %.0f), longest %d chars" % (
             display_path(resolve(config, key)), s["examples"], s["avg_chars"], s["avg_prompt_chars"], s["avg_answer_chars"], s["max_chars"]))
@@ -722,6 +756,125 @@ def training_arguments(accepted, wanted):
     return kwargs, dropped
 
 
+def warmup_steps(total_steps, ratio):
+    """Warm-up steps for a share of the run (warmup_ratio is deprecated in transformers 5)."""
+    return int(math.ceil(total_steps * ratio))
+
+
+def _version_tuple(version):
+    out = []
+    for part in re.split(r"[.+-]", version):
+        if not part.isdigit():
+            break
+        out.append(int(part))
+    return tuple(out)
+
+
+def dtype_kwargs(transformers_version, dtype):
+    """from_pretrained's keyword for the weights' dtype: dtype since 4.56, torch_dtype before."""
+    if _version_tuple(transformers_version) >= (4, 56):
+        return {"dtype": dtype}
+    return {"torch_dtype": dtype}
+
+
+def left_pad(prompts, pad_id):
+    """Left-pad token id lists for batched generation.
+
+    Returns (input_ids, attention_mask, width): every row ends at the same
+    column, so the generated tokens of each row start at width.
+    """
+    width = max(len(p) for p in prompts)
+    ids = [[pad_id] * (width - len(p)) + list(p) for p in prompts]
+    mask = [[0] * (width - len(p)) + [1] * len(p) for p in prompts]
+    return ids, mask, width
+
+
+def prediction_record(index, messages, prediction):
+    """One line of predictions.jsonl: the prompt, the data's answer, the model's."""
+    prompt, _, reference = generation_input(messages)
+    return {"index": index, "messages": prompt, "reference": reference, "prediction": prediction}
+
+
+def write_jsonl_atomic(path, rows):
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    tmp = os.path.join(folder, ".%s.tmp-%d" % (os.path.basename(path), os.getpid()))
+    with open(tmp, "w", encoding="utf-8") as f:
+        for row in rows:
+            f.write(json.dumps(row, ensure_ascii=False, sort_keys=True) + "\n")
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+class Beat(object):
+    """Touches the progress file (CORRECTLY_PROGRESS_FILE) at most once a second.
+
+    Only real progress beats: a step, a log, a checkpoint, a generated batch.
+    A thread beating on its own would hide a hung run from the watchdog.
+    """
+
+    def __init__(self, path, clock=time.time):
+        self.path = path
+        self.clock = clock
+        self.last = 0.0
+
+    def __call__(self, force=False):
+        if not self.path:
+            return
+        t = self.clock()
+        if not force and t - self.last < 1.0:
+            return
+        self.last = t
+        try:
+            with open(self.path, "a"):
+                pass
+            os.utime(self.path, None)
+        except OSError:
+            pass
+
+
+class StopRequest(object):
+    """Set by the first TERM; later ones are ignored (the watchdog KILLs a run that hangs)."""
+
+    def __init__(self):
+        self.requested = False
+
+    def install(self):
+        def on_term(signum, frame):
+            self.requested = True
+        try:
+            signal.signal(signal.SIGTERM, on_term)
+        except ValueError:  # not the main thread (tests)
+            pass
+        return self
+
+
+def out_of_memory_kind(e, torch):
+    """Return "GPU" or "host" when e is torch running out of that memory, else None."""
+    cuda_oom = getattr(getattr(torch, "cuda", None), "OutOfMemoryError", None)
+    if isinstance(cuda_oom, type) and isinstance(e, cuda_oom):
+        return "GPU"
+    any_oom = getattr(torch, "OutOfMemoryError", None)
+    if isinstance(any_oom, type) and isinstance(e, any_oom):
+        return "GPU"
+    text = str(e)
+    if isinstance(e, RuntimeError) and "CUDA out of memory" in text:
+        return "GPU"
+    if isinstance(e, (RuntimeError, MemoryError)) and ("can't allocate memory" in text or isinstance(e, MemoryError)):
+        return "host"
+    return None
+
+
+def out_of_memory_message(e, config, step, kind):
+    first = (str(e).strip().splitlines() or [e.__class__.__name__])[0][:300]
+    return ("out of %s memory at step %d (%s) with batch_size %d, max_seq_len %d: lower batch_size or max_seq_len "
+            "in config.json (raise gradient_accumulation_steps to keep the effective batch of %d), then train again; "
+            "a relaunch resumes from the last checkpoint") % (
+        kind, step, first, config["batch_size"], config["max_seq_len"],
+        config["batch_size"] * config["gradient_accumulation_steps"])
+
+
 # ---------------------------------------------------------------------------
 # Real run (needs requirements.txt)
 
@@ -807,8 +960,14 @@ def _token_ids(out):
 
 
 def run_training(config, train, val, environ):
-    """Fine-tune, save output_dir/final and write output_dir/report.json."""
+    """Fine-tune, save output_dir/final, predict the test part, write output_dir/report.json.
+
+    Raises SetupError (cannot run), OutOfMemory, or Stopped (a TERM: a
+    checkpoint was saved where training stopped).
+    """
     started = time.time()
+    stop = StopRequest().install()
+    beat = Beat(environ.get("CORRECTLY_PROGRESS_FILE"))
     token = hf_token(environ)
     if token:
         environ["HF_TOKEN"] = token
@@ -838,6 +997,7 @@ def run_training(config, train, val, environ):
     ckpt_dir = os.path.join(output_dir, "checkpoints")
     final_dir = os.path.join(output_dir, "final")
     os.makedirs(ckpt_dir, exist_ok=True)
+    test = config.get("_test") or []
 
     cuda = torch.cuda.is_available()
     if cuda and torch.cuda.is_bf16_supported():
@@ -887,6 +1047,7 @@ def run_training(config, train, val, environ):
         features, dropped, cut = [], 0, 0
         for _, messages in examples:
             full = build_labels(render, messages, config["max_seq_len"])
+            beat()
             if full is None:
                 dropped += 1
                 continue
@@ -904,7 +1065,7 @@ def run_training(config, train, val, environ):
         raise SetupError("every training example is longer than max_seq_len %d before the answer: raise max_seq_len in config.json" % config["max_seq_len"])
 
     say("loading model %s (%s)" % (config["base_model"], str(load_dtype).replace("torch.", "")))
-    model = AutoModelForCausalLM.from_pretrained(config["base_model"], torch_dtype=load_dtype, token=token)
+    model = AutoModelForCausalLM.from_pretrained(config["base_model"], token=token, **dtype_kwargs(transformers.__version__, load_dtype))
     model.config.use_cache = False
     if config["method"] == "lora":
         lora = config["lora"]
@@ -936,16 +1097,32 @@ def run_training(config, train, val, environ):
     logging_steps = max(1, min(50, per_epoch // 10))
 
     mlflow_log = MlflowLog.open(environ)
+    stopped_at = {}
 
     class Progress(TrainerCallback):
-        """Prints progress lines, closes each epoch's loss window, feeds MLflow."""
+        """Prints progress lines, beats, closes each epoch's loss window, feeds MLflow, honours a TERM."""
 
         def on_train_begin(self, args, state, control, **kwargs):
             if state.is_world_process_zero:
                 say("training: %d examples, %d epochs, %d steps (%d per epoch)" % (
                     len(train_features), config["epochs"], state.max_steps, per_epoch))
+            beat(True)
+
+        def on_step_end(self, args, state, control, **kwargs):
+            beat()
+            if stop.requested and not stopped_at:
+                # save a checkpoint at this step, then stop: a relaunch resumes here
+                stopped_at["step"] = state.global_step
+                control.should_save = True
+                control.should_training_stop = True
+                say("TERM received: stopping after step %d; saving a checkpoint there" % state.global_step)
+            return control
+
+        def on_save(self, args, state, control, **kwargs):
+            beat(True)
 
         def on_log(self, args, state, control, logs=None, **kwargs):
+            beat()
             if not state.is_world_process_zero or not logs:
                 return
             if "loss" in logs:
@@ -970,6 +1147,7 @@ def run_training(config, train, val, environ):
             return control
 
         def on_evaluate(self, args, state, control, metrics=None, **kwargs):
+            beat(True)
             if mlflow_log and state.is_world_process_zero:
                 rows = epoch_losses(state.log_history)
                 if rows:
@@ -980,13 +1158,12 @@ def run_training(config, train, val, environ):
     accepted = set(inspect.signature(TrainingArguments.__init__).parameters)
     kwargs, dropped = training_arguments(accepted, {
         "output_dir": ckpt_dir,
-        "overwrite_output_dir": False,
         "num_train_epochs": config["epochs"],
         "per_device_train_batch_size": config["batch_size"],
         "per_device_eval_batch_size": config["batch_size"],
         "gradient_accumulation_steps": config["gradient_accumulation_steps"],
         "learning_rate": config["learning_rate"],
-        "warmup_ratio": config["warmup_ratio"],
+        "warmup_steps": warmup_steps(per_epoch * config["epochs"], config["warmup_ratio"]),
         "lr_scheduler_type": "linear",
         "weight_decay": 0.0,
         "logging_strategy": "steps",
@@ -1018,14 +1195,51 @@ def run_training(config, train, val, environ):
     )
     trainer.remove_callback(PrinterCallback)  # Progress prints instead
 
+    def check_stop(what):
+        if stop.requested:
+            raise Stopped("TERM received %s: nothing more was trained; relaunch to finish" % what)
+
+    def generate(examples, what):
+        """Greedy answers to the examples' prompts, in order, a batch at a time (left-padded)."""
+        model = trainer.model
+        model.eval()
+        model.config.use_cache = True
+        device = next(model.parameters()).device
+        texts = []
+        batch = config["batch_size"]
+        for i in range(0, len(examples), batch):
+            check_stop("while generating %s" % what)
+            chunk = examples[i:i + batch]
+            ids, mask, width = left_pad([render(generation_input(m)[0], True) for _, m in chunk], pad_id)
+            with torch.inference_mode():
+                out = model.generate(
+                    input_ids=torch.tensor(ids, dtype=torch.long, device=device),
+                    attention_mask=torch.tensor(mask, dtype=torch.long, device=device),
+                    max_new_tokens=config["max_new_tokens"],
+                    do_sample=False,
+                    pad_token_id=pad_id,
+                )
+            for row in out:
+                texts.append(tokenizer.decode(row[width:], skip_special_tokens=True).strip())
+            beat(True)
+            say("%s: %d/%d generated" % (what, len(texts), len(examples)))
+        return texts
+
     last = last_complete_checkpoint(ckpt_dir, get_last_checkpoint)
     if last:
         say("resuming from %s" % display_path(last))
+    check_stop("before training")
     status = "FAILED"
+    step = {"n": 0}
     try:
         if mlflow_log:
             mlflow_log.start(os.path.basename(os.path.abspath(base_dir)), mlflow_params(config, len(train_features), len(val_features)))
         trainer.train(resume_from_checkpoint=last)
+        step["n"] = trainer.state.global_step
+        if stopped_at:
+            raise Stopped("stopped by TERM after step %d of %d: checkpoint %s saved; relaunch to resume from it" % (
+                stopped_at["step"], trainer.state.max_steps,
+                display_path(os.path.join(ckpt_dir, "checkpoint-%d" % stopped_at["step"]))))
         losses = epoch_losses(trainer.state.log_history)
         final_eval_loss = None
         if val_features:
@@ -1037,29 +1251,23 @@ def run_training(config, train, val, environ):
         tokenizer.save_pretrained(tmp_dir)
         shutil.rmtree(final_dir, ignore_errors=True)
         os.replace(tmp_dir, final_dir)
+        beat(True)
         say("saved %s to %s" % ("adapter" if config["method"] == "lora" else "model", display_path(final_dir)))
 
         generations = []
         chosen = val[:config["num_generations"]]
-        model = trainer.model
-        model.eval()
-        model.config.use_cache = True
-        device = next(model.parameters()).device
-        for i, (_, messages) in enumerate(chosen, 1):
-            prompt, user, reference = generation_input(messages)
-            ids = render(prompt, True)
-            input_ids = torch.tensor([ids], dtype=torch.long, device=device)
-            with torch.inference_mode():
-                out = model.generate(
-                    input_ids=input_ids,
-                    attention_mask=torch.ones_like(input_ids),
-                    max_new_tokens=256,
-                    do_sample=False,
-                    pad_token_id=pad_id,
-                )
-            text = tokenizer.decode(out[0][len(ids):], skip_special_tokens=True).strip()
+        for i, (text, (_, messages)) in enumerate(zip(generate(chosen, "validation samples"), chosen), 1):
+            _, user, reference = generation_input(messages)
             generations.append({"input": user, "reference": reference, "output": text})
             say("generation %d/%d: %s" % (i, len(chosen), json.dumps(text, ensure_ascii=False)[:300]))
+
+        predictions = None
+        if test:
+            rows = [prediction_record(i, m, text) for i, (text, (_, m)) in enumerate(zip(generate(test, "test predictions"), test))]
+            path = os.path.join(output_dir, "predictions.jsonl")
+            write_jsonl_atomic(path, rows)
+            predictions = {"file": "predictions.jsonl", "examples": len(rows)}
+            say("wrote %s (%d test examples)" % (display_path(path), len(rows)))
 
         report = {
             "base_model": config["base_model"],
@@ -1067,9 +1275,11 @@ def run_training(config, train, val, environ):
             "epochs": config["epochs"],
             "train_examples": len(train_features),
             "val_examples": len(val_features),
+            "test_examples": len(test),
             "losses": losses,
             "final_eval_loss": final_eval_loss,
             "generations": generations,
+            "predictions": predictions,
             "runtime_s": round(time.time() - started, 1),
             "gpu": gpu,
             "torch": torch.__version__,
@@ -1082,9 +1292,11 @@ def run_training(config, train, val, environ):
             mlflow_log.metrics({"final_eval_loss": final_eval_loss}, config["epochs"])
         status = "FINISHED"
     except Exception as e:
-        oom = getattr(torch.cuda, "OutOfMemoryError", None)
-        if oom is not None and isinstance(e, oom):
-            warn("out of GPU memory: lower batch_size or max_seq_len in config.json (raise gradient_accumulation_steps to keep the effective batch), then relaunch; training resumes from the last checkpoint")
+        kind = out_of_memory_kind(e, torch)
+        if kind:
+            raise OutOfMemory(out_of_memory_message(e, config, trainer.state.global_step, kind)) from None
+        if isinstance(e, Stopped):
+            status = "KILLED"
         raise
     finally:
         if mlflow_log:
@@ -1125,6 +1337,12 @@ def main(argv=None):
     except SetupError as e:
         sys.stderr.write("error: %s\n" % e)
         return EXIT_FAILED
+    except OutOfMemory as e:
+        sys.stderr.write("error: %s\n" % e)
+        return EXIT_OUT_OF_MEMORY
+    except Stopped as e:
+        sys.stderr.write("%s\n" % e)
+        return EXIT_STOPPED
     except KeyboardInterrupt:
         sys.stderr.write("interrupted; relaunch to resume from the last checkpoint\n")
         return EXIT_INTERRUPTED

@@ -12,6 +12,7 @@ import re
 import shutil
 import stat
 import sys
+import signal
 import tempfile
 import types
 import unittest
@@ -239,6 +240,43 @@ class TrainingArgumentsTest(unittest.TestCase):
 
 
 class SmallHelpersTest(unittest.TestCase):
+    def test_left_pad_ends_every_prompt_in_the_last_column(self):
+        ids, mask, width = train.left_pad([[5, 6, 7], [8]], pad_id=0)
+        self.assertEqual(ids, [[5, 6, 7], [0, 0, 8]])
+        self.assertEqual(mask, [[1, 1, 1], [0, 0, 1]])
+        self.assertEqual(width, 3)
+
+    def test_warmup_steps_round_up(self):
+        self.assertEqual(train.warmup_steps(100, 0.03), 3)
+        self.assertEqual(train.warmup_steps(10, 0.03), 1)
+        self.assertEqual(train.warmup_steps(10, 0), 0)
+
+    def test_dtype_keyword_follows_the_transformers_version(self):
+        self.assertEqual(train.dtype_kwargs("4.46.3", "bf16"), {"torch_dtype": "bf16"})
+        self.assertEqual(train.dtype_kwargs("4.56.0", "bf16"), {"dtype": "bf16"})
+        self.assertEqual(train.dtype_kwargs("5.12.1", "bf16"), {"dtype": "bf16"})
+        self.assertEqual(train.dtype_kwargs("5.0.0.dev0", "bf16"), {"dtype": "bf16"})
+
+    def test_beat_touches_the_progress_file_at_most_once_a_second(self):
+        with tempfile.TemporaryDirectory() as d:
+            path = os.path.join(d, "progress")
+            clock = [100.0]
+            beat = train.Beat(path, clock=lambda: clock[0])
+            beat()
+            self.assertTrue(os.path.exists(path))
+            os.utime(path, (1, 1))
+            clock[0] += 0.5
+            beat()
+            self.assertEqual(os.stat(path).st_mtime, 1)  # throttled
+            beat(force=True)
+            self.assertGreater(os.stat(path).st_mtime, 1)
+            train.Beat(None)()  # no file named: nothing happens
+
+    def test_prediction_record_drops_the_answer_from_the_prompt(self):
+        messages = conversation(("user", "I am agree."), ("assistant", "I agree."))
+        self.assertEqual(train.prediction_record(7, messages, "I agree!"),
+                         {"index": 7, "messages": messages[:1], "reference": "I agree.", "prediction": "I agree!"})
+
     def test_auto_target_modules_means_all_linear(self):
         self.assertEqual(train.lora_target_modules("auto"), "all-linear")
         self.assertEqual(train.lora_target_modules(["q_proj"]), ["q_proj"])
@@ -425,6 +463,9 @@ class StubTensor(object):
     def __len__(self):
         return len(self.data)
 
+    def __iter__(self):
+        return iter(StubTensor(row) if isinstance(row, list) else row for row in self.data)
+
     def tolist(self):
         return self.data
 
@@ -457,9 +498,17 @@ class StubModel(object):
         print("trainable params: 1")
 
     def generate(self, input_ids, attention_mask, max_new_tokens, do_sample, pad_token_id):
-        assert len(attention_mask) == 1 and max_new_tokens == 256 and do_sample is False
-        self.generated.append(input_ids.data[0])
-        return StubTensor([input_ids.data[0] + [ord(c) for c in "Fixed."]])
+        assert do_sample is False and len(attention_mask) == len(input_ids)
+        rows = []
+        for ids, mask in zip(input_ids.data, attention_mask.data):
+            assert len(ids) == len(mask)
+            # left padding: the prompt ends at the last column
+            assert mask[-1] == 1 and all(m == 0 for m in mask[:mask.index(1)])
+            self.generated.append([t for t, m in zip(ids, mask) if m])
+            answer = "Fixed %d." % len(self.generated)
+            rows.append(ids + [ord(c) for c in answer][:max_new_tokens])
+        self.max_new_tokens = max_new_tokens
+        return StubTensor(rows)
 
 
 class StubTokenizer(object):
@@ -492,7 +541,7 @@ class StubTokenizer(object):
 
 class StubTrainingArguments(object):
     def __init__(self, output_dir, overwrite_output_dir=False, num_train_epochs=3, per_device_train_batch_size=8,
-                 per_device_eval_batch_size=8, gradient_accumulation_steps=1, learning_rate=5e-5, warmup_ratio=0.0,
+                 per_device_eval_batch_size=8, gradient_accumulation_steps=1, learning_rate=5e-5, warmup_steps=0,
                  lr_scheduler_type="linear", weight_decay=0.0, logging_strategy="steps", logging_steps=500,
                  logging_first_step=False, eval_strategy="no", save_strategy="steps", save_total_limit=None, seed=42,
                  data_seed=None, bf16=False, fp16=False, report_to=None, remove_unused_columns=True,
@@ -502,6 +551,12 @@ class StubTrainingArguments(object):
 
 class StubCallback(object):
     def on_train_begin(self, args, state, control, **kwargs):
+        pass
+
+    def on_step_end(self, args, state, control, **kwargs):
+        pass
+
+    def on_save(self, args, state, control, **kwargs):
         pass
 
     def on_log(self, args, state, control, logs=None, **kwargs):
@@ -537,7 +592,8 @@ class StubTrainer(object):
         self.callbacks = [StubPrinterCallback()] + list(callbacks)
         self.state = types.SimpleNamespace(epoch=None, global_step=0, max_steps=0, log_history=[],
                                            is_world_process_zero=True, logging_steps=args.logging_steps)
-        self.control = types.SimpleNamespace(should_log=False)
+        self.control = types.SimpleNamespace(should_log=False, should_save=False, should_training_stop=False)
+        self.on_step = None  # test hook: called with the step number after each step
         self.batches = []
         self.resumed_from = None
         StubTrainer.instances.append(self)
@@ -575,6 +631,14 @@ class StubTrainer(object):
                     self.batches.append(self.collate(batch))
                 self.state.global_step += 1
                 self.state.epoch = epoch + (step + 1) / float(per_epoch)
+                if self.on_step:
+                    self.on_step(self.state.global_step)
+                self._event("on_step_end")
+                if self.control.should_save:
+                    self._checkpoint()
+                    self.control.should_save = False
+                if self.control.should_training_stop:
+                    return
                 if self.state.global_step % a.logging_steps == 0 or (a.logging_first_step and self.state.global_step == 1):
                     self.control.should_log = True
                 if self.control.should_log:
@@ -591,11 +655,14 @@ class StubTrainer(object):
             if a.eval_strategy == "epoch":
                 metrics = self.evaluate()
                 self._event("on_evaluate", metrics=metrics)
-            ckpt = os.path.join(a.output_dir, "checkpoint-%d" % self.state.global_step)
-            os.makedirs(ckpt, exist_ok=True)
-            with open(os.path.join(ckpt, "trainer_state.json"), "w") as f:
-                json.dump({"global_step": self.state.global_step, "log_history": self.state.log_history}, f)
+            self._checkpoint()
         self.state.log_history.append({"train_loss": 9.0, "epoch": self.state.epoch, "step": self.state.global_step})
+
+    def _checkpoint(self):
+        ckpt = os.path.join(self.args.output_dir, "checkpoint-%d" % self.state.global_step)
+        os.makedirs(ckpt, exist_ok=True)
+        with open(os.path.join(ckpt, "trainer_state.json"), "w") as f:
+            json.dump({"global_step": self.state.global_step, "log_history": self.state.log_history}, f)
 
     def evaluate(self):
         loss = 2.5 - 0.5 * round(self.state.epoch or 0)
@@ -658,16 +725,79 @@ def stub_modules(template="chatml", cuda=False):
 
 
 class RealRunFlowTest(unittest.TestCase):
+    def run_hooked(self, cfg, tr, va, on_step, **stub_options):
+        """run_stubbed with a hook called after each training step of the first trainer."""
+        modules = stub_modules(**stub_options)
+        real_init = StubTrainer.__init__
+
+        def init(trainer, *a, **kw):
+            real_init(trainer, *a, **kw)
+            trainer.on_step = on_step
+
+        out, err = io.StringIO(), io.StringIO()
+        with mock.patch.dict(sys.modules, modules), mock.patch.object(StubTrainer, "__init__", init), \
+                redirect_stdout(out), redirect_stderr(err):
+            try:
+                train.run_training(cfg, tr, va, {})
+            finally:
+                signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        return out.getvalue(), err.getvalue()
+
+    def test_test_part_is_predicted_in_order_in_batches(self):
+        cfg, tr, va, _ = self.bundle({"base_model": "stub/model", "epochs": 1, "batch_size": 2, "max_new_tokens": 32}, test_n=3)
+        self.run_stubbed(cfg, tr, va)
+        model = StubTrainer.instances[0].model
+        self.assertEqual(model.max_new_tokens, 32)
+        with open(os.path.join(self.dir, "output", "predictions.jsonl"), encoding="utf-8") as f:
+            rows = [json.loads(line) for line in f]
+        self.assertEqual([r["index"] for r in rows], [0, 1, 2])
+        for i, r in enumerate(rows):
+            self.assertEqual(r["messages"], conversation(("system", "Fix it."), ("user", "I am agree %d." % i)))
+            self.assertEqual(r["reference"], "I agree %d." % i)
+        # the 2 validation samples were generated first, then the test part
+        self.assertEqual([r["prediction"] for r in rows], ["Fixed 3.", "Fixed 4.", "Fixed 5."])
+        self.assertEqual(self.report()["predictions"], {"file": "predictions.jsonl", "examples": 3})
+        self.assertEqual(self.report()["test_examples"], 3)
+
+    def test_term_saves_a_checkpoint_at_that_step_and_stops(self):
+        cfg, tr, va, _ = self.bundle({"base_model": "stub/model", "epochs": 2, "batch_size": 1}, train_n=6)
+
+        def on_step(n):
+            if n == 4:
+                os.kill(os.getpid(), signal.SIGTERM)
+                os.kill(os.getpid(), signal.SIGTERM)  # a second TERM changes nothing
+
+        with self.assertRaisesRegex(train.Stopped, "after step 4 of 12: checkpoint .*checkpoint-4 saved"):
+            self.run_hooked(cfg, tr, va, on_step)
+        ckpts = os.path.join(self.dir, "output", "checkpoints")
+        self.assertIn("checkpoint-4", os.listdir(ckpts))
+        self.assertFalse(os.path.exists(os.path.join(self.dir, "output", "report.json")))
+        self.assertFalse(os.path.exists(os.path.join(self.dir, "output", "final")))
+
+    def test_out_of_memory_says_what_to_lower(self):
+        cfg, tr, va, _ = self.bundle({"base_model": "stub/model", "epochs": 1, "batch_size": 2})
+        modules = stub_modules(cuda=True)
+        oom = modules["torch"].cuda.OutOfMemoryError
+
+        def on_step(n):
+            raise oom("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+        with self.assertRaisesRegex(train.OutOfMemory, "out of GPU memory at step 1 .*batch_size 2, max_seq_len 1024: lower batch_size or max_seq_len"):
+            with mock.patch.dict(sys.modules, modules):
+                self.run_hooked(cfg, tr, va, on_step, cuda=True)
+
     def setUp(self):
         self.dir = tempfile.mkdtemp()
         self.addCleanup(lambda: shutil.rmtree(self.dir))
         StubTrainer.instances = []
 
-    def bundle(self, config, train_n=5, val_n=2, system=True):
+    def bundle(self, config, train_n=5, val_n=2, system=True, test_n=0):
         os.makedirs(os.path.join(self.dir, "data"))
+        if test_n:
+            config = dict(config, test_file="data/test.jsonl")
         with open(os.path.join(self.dir, "config.json"), "w") as f:
             json.dump(config, f)
-        for name, n in (("train.jsonl", train_n), ("val.jsonl", val_n)):
+        for name, n in (("train.jsonl", train_n), ("val.jsonl", val_n), ("test.jsonl", test_n)):
             with open(os.path.join(self.dir, "data", name), "w") as f:
                 for i in range(n):
                     pairs = [("user", "I am agree %d." % i), ("assistant", "I agree %d." % i)]
@@ -709,8 +839,8 @@ class RealRunFlowTest(unittest.TestCase):
         self.assertFalse(os.path.exists(os.path.join(self.dir, "output", "final.tmp")))
         report = self.report()
         self.assertEqual(sorted(report), sorted([
-            "base_model", "method", "epochs", "train_examples", "val_examples", "losses", "final_eval_loss",
-            "generations", "runtime_s", "gpu", "torch", "transformers", "peft"]))
+            "base_model", "method", "epochs", "train_examples", "val_examples", "test_examples", "losses", "final_eval_loss",
+            "generations", "predictions", "runtime_s", "gpu", "torch", "transformers", "peft"]))
         self.assertEqual(report["losses"], [
             {"epoch": 1, "train_loss": 3.0, "eval_loss": 2.0},
             {"epoch": 2, "train_loss": 2.0, "eval_loss": 1.5},
@@ -718,9 +848,11 @@ class RealRunFlowTest(unittest.TestCase):
         self.assertEqual(report["final_eval_loss"], 1.5)
         self.assertEqual((report["train_examples"], report["val_examples"]), (5, 2))
         self.assertEqual(report["generations"], [
-            {"input": "I am agree 0.", "reference": "I agree 0.", "output": "Fixed."},
-            {"input": "I am agree 1.", "reference": "I agree 1.", "output": "Fixed."},
+            {"input": "I am agree 0.", "reference": "I agree 0.", "output": "Fixed 1."},
+            {"input": "I am agree 1.", "reference": "I agree 1.", "output": "Fixed 2."},
         ])
+        self.assertIsNone(report["predictions"])  # no test part
+        self.assertFalse(os.path.exists(os.path.join(self.dir, "output", "predictions.jsonl")))
         self.assertEqual((report["gpu"], report["peft"]), ("cpu", "0.13.2+stub"))
         self.assertIn("epoch 1.00/2 step 3/6 loss 3.0000", out)
         self.assertIn("epoch 2 eval_loss 1.5000", out)

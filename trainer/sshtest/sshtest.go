@@ -1,6 +1,8 @@
 // Package sshtest runs a real OpenSSH sshd on 127.0.0.1 for tests, with its own host key and a
-// generated client key, and a TCP relay that can delay, throttle, cut, blackhole, or accept without
-// a banner. Tests in trainer and cmd/correctly use it; it needs openssh-server installed.
+// generated client key, a bin directory first on the PATH of its sessions (for fake nvidia-smi,
+// runpodctl or vastai), and a TCP relay that can delay, throttle, cut, blackhole, or accept without
+// a banner, and counts the bytes it carries each way. Tests in trainer and cmd/correctly use it; it
+// needs openssh-server installed.
 package sshtest
 
 import (
@@ -31,11 +33,42 @@ type Box struct {
 	ClientKey  string // private key file
 	KnownHosts string // known_hosts holding HostKey for 127.0.0.1:Port
 	User       string
+	// Bin is first on the PATH of every session: Tool puts fake commands there.
+	Bin string
+	// HostCertificate is the host certificate sshd presents (HostCert), or nil.
+	HostCertificate *ssh.Certificate
+
+	cmd *exec.Cmd
+}
+
+// Option changes how StartBox sets up the box.
+type Option func(*options)
+
+type options struct {
+	env      []string
+	caKey    string
+	certName []string
+}
+
+// Env sets an environment variable in every session on the box (sshd's SetEnv), like the variables
+// a provider sets in its containers (RUNPOD_POD_ID, CONTAINER_ID).
+func Env(name, value string) Option {
+	return func(o *options) { o.env = append(o.env, name+"="+value) }
+}
+
+// HostCert has sshd present a host certificate for its key, signed by the CA private key in
+// caKeyFile, for the given principals (host names).
+func HostCert(caKeyFile string, principals ...string) Option {
+	return func(o *options) { o.caKey, o.certName = caKeyFile, principals }
 }
 
 // StartBox starts sshd and stops it when the test ends.
-func StartBox(tb testing.TB) *Box {
+func StartBox(tb testing.TB, opts ...Option) *Box {
 	tb.Helper()
+	var o options
+	for _, f := range opts {
+		f(&o)
+	}
 	sshd, err := exec.LookPath("sshd")
 	if err != nil {
 		sshd = "/usr/sbin/sshd"
@@ -57,6 +90,28 @@ func StartBox(tb testing.TB) *Box {
 	if err != nil {
 		tb.Fatal(err)
 	}
+	certLine := ""
+	if o.caKey != "" {
+		if out, err := exec.Command("ssh-keygen", "-q", "-s", o.caKey, "-I", "sshtest-box", "-h", "-n", strings.Join(o.certName, ","),
+			"-V", "-5m:+1h", hostKeyFile+".pub").CombinedOutput(); err != nil {
+			tb.Fatalf("ssh-keygen -s (host certificate): %v: %s", err, out)
+		}
+		certFile := hostKeyFile + "-cert.pub"
+		cb, err := os.ReadFile(certFile)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		k, _, _, _, err := ssh.ParseAuthorizedKey(cb)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		b.HostCertificate = k.(*ssh.Certificate)
+		certLine = "HostCertificate " + certFile + "\n"
+	}
+	b.Bin = filepath.Join(dir, "bin")
+	if err := os.MkdirAll(b.Bin, 0o755); err != nil {
+		tb.Fatal(err)
+	}
 	b.ClientKey = writeClientKey(tb, filepath.Join(dir, "id_ed25519"))
 	signer := loadSigner(tb, b.ClientKey)
 	authKeys := filepath.Join(dir, "authorized_keys")
@@ -67,9 +122,11 @@ func StartBox(tb testing.TB) *Box {
 		_ = os.MkdirAll("/run/sshd", 0o755) // privilege separation directory
 	}
 	b.Port = FreePort(tb)
+	env := []string{"SHLVL=1", "PATH=" + b.Bin + ":/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}
+	env = append(env, o.env...)
 	cfg := fmt.Sprintf(`ListenAddress 127.0.0.1:%d
 HostKey %s
-AuthorizedKeysFile %s
+%sAuthorizedKeysFile %s
 PidFile %s
 UsePAM no
 StrictModes no
@@ -83,9 +140,10 @@ MaxStartups 64
 LogLevel ERROR
 Subsystem sftp internal-sftp
 # SHLVL=1 keeps bash from sourcing the user's ~/.bashrc for commands sent over SSH (bash does that
-# only at shell level 1), so the developer's shell setup neither slows nor changes the tests.
-SetEnv SHLVL=1
-`, b.Port, hostKeyFile, authKeys, filepath.Join(dir, "sshd.pid"))
+# only at shell level 1), so the developer's shell setup neither slows nor changes the tests. PATH
+# starts with the box's bin directory.
+SetEnv %s
+`, b.Port, hostKeyFile, certLine, authKeys, filepath.Join(dir, "sshd.pid"), strings.Join(env, " "))
 	cfgFile := filepath.Join(dir, "sshd_config")
 	if err := os.WriteFile(cfgFile, []byte(cfg), 0o600); err != nil {
 		tb.Fatal(err)
@@ -99,6 +157,7 @@ SetEnv SHLVL=1
 	if err := cmd.Start(); err != nil {
 		tb.Fatalf("start sshd: %v", err)
 	}
+	b.cmd = cmd
 	tb.Cleanup(func() {
 		cmd.Process.Kill()
 		cmd.Wait()
@@ -125,6 +184,42 @@ SetEnv SHLVL=1
 	b.KnownHosts = filepath.Join(dir, "known_hosts")
 	b.TrustOn(tb, b.Port)
 	return b
+}
+
+// Tool writes an executable shell script named name into the box's bin directory, first on the
+// PATH of its sessions: a fake nvidia-smi, runpodctl or vastai.
+func (b *Box) Tool(tb testing.TB, name, script string) {
+	tb.Helper()
+	if err := os.WriteFile(filepath.Join(b.Bin, name), []byte("#!/bin/sh\n"+script), 0o755); err != nil {
+		tb.Fatal(err)
+	}
+}
+
+// RemoveTool deletes a command Tool wrote.
+func (b *Box) RemoveTool(tb testing.TB, name string) {
+	tb.Helper()
+	if err := os.Remove(filepath.Join(b.Bin, name)); err != nil && !os.IsNotExist(err) {
+		tb.Fatal(err)
+	}
+}
+
+// GPU puts a fake nvidia-smi on the box that reports one GPU with the given name, memory (MiB) and
+// driver version for `nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader,nounits`.
+func (b *Box) GPU(tb testing.TB, name string, memMiB int, driver string) {
+	tb.Helper()
+	b.Tool(tb, "nvidia-smi", fmt.Sprintf(`case "$*" in
+*--query-gpu=*) printf '%%s, %%d, %%s\n' %q %d %q ;;
+*) echo "NVIDIA-SMI %s   Driver Version: %s" ;;
+esac
+`, name, memMiB, driver, driver, driver))
+}
+
+// StopSSHD stops the box's sshd, as a provider's stop does: sessions already open live on, new
+// connections are refused.
+func (b *Box) StopSSHD() {
+	if b.cmd != nil && b.cmd.Process != nil {
+		b.cmd.Process.Kill()
+	}
 }
 
 // TrustOn records the box's host key for 127.0.0.1:port (the box itself or a relay in front of it).
@@ -202,6 +297,9 @@ type Relay struct {
 	noBanner  atomic.Bool
 	conns     atomic.Int64
 	Moved     atomic.Int64 // bytes carried in total
+	// Up and Down count the bytes delivered from the client to sshd and back, on the wire (SSH
+	// packets, encrypted), over every connection.
+	Up, Down atomic.Int64
 
 	mu   sync.Mutex
 	open []net.Conn
@@ -267,8 +365,8 @@ func (r *Relay) serve() {
 				time.AfterFunc(200*time.Millisecond, func() { c.Close(); up.Close() })
 			})
 		}
-		go r.pipe(up, c, limit, &moved, cut)
-		go r.pipe(c, up, limit, &moved, cut)
+		go r.pipe(up, c, limit, &moved, cut, &r.Up)
+		go r.pipe(c, up, limit, &moved, cut, &r.Down)
 	}
 }
 
@@ -277,7 +375,7 @@ type chunk struct {
 	b  []byte
 }
 
-func (r *Relay) pipe(dst, src net.Conn, limit int64, moved *atomic.Int64, cut func()) {
+func (r *Relay) pipe(dst, src net.Conn, limit int64, moved *atomic.Int64, cut func(), count *atomic.Int64) {
 	q := make(chan chunk, 4096)
 	go func() {
 		defer close(q)
@@ -308,12 +406,15 @@ func (r *Relay) pipe(dst, src net.Conn, limit int64, moved *atomic.Int64, cut fu
 			if total > limit {
 				keep := int64(len(b)) - (total - limit)
 				if keep > 0 {
-					dst.Write(b[:keep])
+					n, _ := dst.Write(b[:keep])
+					count.Add(int64(n))
 				}
 				return
 			}
 		}
-		if _, err := dst.Write(b); err != nil {
+		n, err := dst.Write(b)
+		count.Add(int64(n))
+		if err != nil {
 			return
 		}
 		r.Moved.Add(int64(len(b)))
