@@ -19,7 +19,7 @@ import (
 
 // The benchmarks below measure the two generation goals of the README's Performance section:
 //
-//	go test -run '^$' -bench 'RateLimitedThroughput|EngineThroughput' -benchtime 1x ./generator/
+//	go test -run '^$' -bench 'Pacing|EngineThroughput' -benchtime 1x ./generator/
 //
 // Each round is a whole run of fixed size, so -benchtime 1x is the natural setting; more rounds
 // average the figures.
@@ -84,69 +84,11 @@ func lostRecords(b *testing.B, st *corpus.Store, run *corpus.Run, stats Stats) i
 	return max(0, run.Target-got[corpus.StatusAccepted])
 }
 
-// BenchmarkRateLimitedThroughput runs `generate -n 100 --rpm 600` (default concurrency 4, at most
-// 16, dedup on) against a server that allows 600 requests a minute and answers after 100 ms.
-// Each record takes one request per schema step (two), so the limit allows 5 records/s and the run
-// lasts about 20 s. It reports the accepted records per second between the first and the last
-// answered request as a fraction of what the limit allows (goal >= 0.95), the same for requests,
-// and the records lost (goal 0: exactly 100 accepted).
-func BenchmarkRateLimitedThroughput(b *testing.B) {
-	const (
-		n   = 100
-		rpm = 600
-	)
-	schema := benchSchema(b, "correction_script")
-	st := openStore(b)
-	dd := benchDedup(b, st, schema)
-	perRecord := float64(len(schema.Steps))
-	var fracSum, reqFracSum, lostSum, rejSum float64
-	for round := 0; round < b.N; round++ {
-		b.StopTimer()
-		srv := llmtest.New()
-		srv.Latency, srv.RPM = 100*time.Millisecond, rpm
-		ctl := NewControl(ControlConfig{RPM: rpm})
-		llm := NewLLM(LLMConfig{BaseURL: srv.BaseURL(), APIKey: "test"}, ctl, zerolog.Nop())
-		r := NewRunner(st, schema, &LLMBackend{LLM: llm, Schema: schema, ParseRetries: 2}, ctl)
-		r.Dedup = dd
-		run := benchRun(b, st, schema, "llm", n, round)
-		b.StartTimer()
-
-		stats, err := r.Run(context.Background(), run)
-
-		b.StopTimer()
-		srv.Close()
-		if err != nil {
-			b.Fatalf("Run: %v", err)
-		}
-		lostSum += float64(lostRecords(b, st, run, stats))
-		answered := srv.AnsweredTimes()
-		if len(answered) < 2 {
-			b.Fatalf("server answered %d requests, want at least 2", len(answered))
-		}
-		span := answered[len(answered)-1].Sub(answered[0]).Seconds()
-		// len-1 intervals between len answers: the steady rate, free of start-up and shutdown
-		reqRate := float64(len(answered)-1) / span
-		recRate := reqRate * float64(stats.Accepted) / float64(len(answered))
-		limit := float64(rpm) / 60
-		fracSum += recRate / (limit / perRecord)
-		reqFracSum += reqRate / limit
-		rejSum += float64(stats.Rejected + stats.Duplicate + stats.Failed)
-		c := srv.Counts()
-		b.Logf("round %d: %d accepted, %d rejected, %d duplicate, %d failed; %d requests answered over %.1f s (%.2f/s), %d rate-limited by the server; %.2f records/s",
-			round, stats.Accepted, stats.Rejected, stats.Duplicate, stats.Failed, len(answered), span, reqRate, c.RateLimited, recRate)
-		b.StartTimer()
-	}
-	rounds := float64(b.N)
-	b.ReportMetric(fracSum/rounds, "limit_fraction")
-	b.ReportMetric(reqFracSum/rounds, "request_limit_fraction")
-	b.ReportMetric(lostSum/rounds, "lost_records")
-	b.ReportMetric(rejSum/rounds, "refilled_slots")
-}
-
 // BenchmarkEngineThroughput measures the engine's own overhead on the embedded store: claims, step
 // inserts, record inserts, validators, edit extraction and the corpus-wide dedup, at concurrency 16.
-// llm asks a zero-latency fake server (HTTP and JSON included), llm-nodedup leaves dedup out, and
-// rules injects errors offline with no HTTP. It reports accepted records/s (goal >= 500 on 2 cores
+// llm asks a zero-latency fake server (HTTP and JSON included), llm-adaptive the same with the
+// concurrency the engine finds by itself, llm-nodedup leaves dedup out, and rules injects errors
+// offline with no HTTP. It reports accepted records/s (goal >= 500 on 2 cores
 // for llm) and attempts/s (every slot finished, whatever its outcome).
 func BenchmarkEngineThroughput(b *testing.B) {
 	// the correctly binary runs with GOGC=400 (cmd/correctly/main.go); measure the engine as it runs
@@ -158,12 +100,14 @@ func BenchmarkEngineThroughput(b *testing.B) {
 		backend string
 		dedup   bool
 		n       int
+		fixed   int // --concurrency; 0 adapts
 	}{
-		{"llm", "llm", true, 1000},
-		{"llm-nodedup", "llm", false, 1000},
+		{"llm", "llm", true, 1000, 16},
+		{"llm-adaptive", "llm", true, 1000, 0},
+		{"llm-nodedup", "llm", false, 1000, 16},
 		// there are 552 bundled clean texts and slot i takes text i of a permutation, so past about
 		// 500 records the slots repeat texts and dedup turns them away
-		{"rules", "rules", true, 400},
+		{"rules", "rules", true, 400, 16},
 	}
 	for _, tc := range cases {
 		b.Run(tc.name, func(b *testing.B) {
@@ -173,7 +117,7 @@ func BenchmarkEngineThroughput(b *testing.B) {
 				b.StopTimer()
 				// every round starts from an empty corpus, so rounds are alike
 				st := openStore(b)
-				ctl := NewControl(ControlConfig{Fixed: 16})
+				ctl := NewControl(ControlConfig{Fixed: tc.fixed})
 				var schema *prompts.Schema
 				var be Backend
 				switch tc.backend {

@@ -165,6 +165,16 @@ func (c *Control) shares() shares {
 	return shares{c.shareRun, c.shareServer}
 }
 
+// Drain empties the buckets: the limit is shared with workers that already spend it, so this one
+// starts at the rate, without a burst.
+func (c *Control) Drain() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	now := c.Now()
+	c.req.lower(now, 0)
+	c.tok.lower(now, 0)
+}
+
 // Tick lets latency estimates follow requests that are still out; the Runner calls it a few
 // times a second.
 func (c *Control) Tick() {
@@ -200,7 +210,7 @@ type ticket struct {
 	seq     uint64  // c.seq after this admission
 	charged float64 // c.charged after this admission
 	charge  float64 // tokens charged
-	epoch   int     // search window it was sent in
+	epoch   int     // search window it was sent in; -1 before the window filled its concurrency
 	probe   bool    // sent as the breaker's probe
 }
 
@@ -254,10 +264,11 @@ func (c *Control) Admit(ctx context.Context, promptTokens, maxTokens int) (*tick
 			c.tok.take(now, charge)
 			c.seq++
 			c.charged += charge
-			t = &ticket{sent: now, seq: c.seq, charged: c.charged, charge: charge, epoch: c.search.epoch, probe: probe}
+			t = &ticket{sent: now, seq: c.seq, charged: c.charged, charge: charge, probe: probe}
 			c.leave(me)
 			c.onWire[t.seq] = now
 			c.search.wire(now, len(c.onWire))
+			t.epoch = c.search.window()
 			continue
 		}
 		c.mu.Unlock()
@@ -383,7 +394,7 @@ func (c *Control) Done(t *ticket, a answer) {
 			c.factor = max(0.25, c.factor*0.9)
 			c.setRates(now)
 		} else {
-			c.search.backOff(now)
+			c.search.backOff()
 		}
 	}
 	c.breaker.record(t.probe, a.outcome, now, c.cfg.MaxOutage)
@@ -454,11 +465,11 @@ func (c *Control) rateKnown() bool {
 	return l.RPM > 0 || l.TPM > 0
 }
 
-// setRates sets the buckets to the limits in force: requests one at a time, evenly spaced; tokens
-// with a second's worth of burst (and at least the largest request).
+// setRates sets the buckets to the limits in force, each holding a second's worth, as providers
+// enforce a minute's limit at least per second (and the token bucket at least the largest request).
 func (c *Control) setRates(now time.Time) {
 	l := c.inForce()
-	c.req.set(now, l.RPM/60, 1)
+	c.req.set(now, l.RPM/60, max(1, l.RPM/60))
 	c.tok.set(now, l.TPM/60, max(l.TPM/60, c.maxCharge))
 }
 
@@ -585,40 +596,49 @@ func (l *latencies) p90() float64 {
 	return s[int(math.Ceil(0.9*float64(n)))-1]
 }
 
-// search looks for the concurrency of best throughput of a server that advertises no limit. Each
-// window gathers the latencies of requests sent at one concurrency; throughput is the window's
-// average number of requests out over their mean latency (Little's law).
+// search looks for the concurrency of best throughput of a server that advertises no limit. A window
+// opens once the requests out reach the concurrency tried, and gathers the latencies of requests
+// sent from then on; throughput is the window's average number of requests out over their mean
+// latency (Little's law). Until the requests out reach the concurrency (too little work, or the
+// pool still growing) nothing is learnt.
 type search struct {
 	limit     float64
 	slowStart bool
 	epoch     int
+	open      bool // the window's concurrency was reached
 
 	samples    []float64
-	area       float64 // ∫ requests out dt over the window
+	area       float64 // ∫ requests out dt since the window opened
 	start      time.Time
 	lastChange time.Time
 	out        int
-	maxOut     int
 
 	bestX, bestC float64
 	medians      [20]float64
 	nMedians     int
 }
 
-// wire notes the number of requests out (before a change), for the window's time average.
+// wire notes a change of the number of requests out, for the window's time average.
 func (s *search) wire(now time.Time, out int) {
-	if !s.lastChange.IsZero() {
+	if s.open && !s.lastChange.IsZero() {
 		s.area += float64(s.out) * now.Sub(s.lastChange).Seconds()
 	}
-	if s.start.IsZero() {
-		s.start = now
-	}
 	s.lastChange, s.out = now, out
-	s.maxOut = max(s.maxOut, out)
+	if !s.open && float64(out) >= math.Ceil(0.9*s.limit) {
+		s.open, s.start, s.area = true, now, 0
+	}
+}
+
+// window is the epoch a request sent now belongs to: -1 while the window is not open.
+func (s *search) window() int {
+	if !s.open {
+		return -1
+	}
+	return s.epoch
 }
 
 func (s *search) sample(epoch int, latency float64, now time.Time, maxLimit int) {
-	if epoch != s.epoch {
+	if epoch != s.epoch || !s.open {
 		return
 	}
 	s.samples = append(s.samples, latency)
@@ -629,7 +649,7 @@ func (s *search) sample(epoch int, latency float64, now time.Time, maxLimit int)
 	span := now.Sub(s.start).Seconds()
 	mean, med := meanMedian(s.samples)
 	if span <= 0 || mean <= 0 {
-		s.next(now)
+		s.next()
 		return
 	}
 	avgOut := s.area / span
@@ -640,41 +660,40 @@ func (s *search) sample(epoch int, latency float64, now time.Time, maxLimit int)
 	for i := 0; i < min(s.nMedians, len(s.medians)); i++ {
 		minLat = min(minLat, s.medians[i])
 	}
-	// a window that never had its concurrency out was limited by the work, not the server
-	used := float64(s.maxOut) >= 0.9*s.limit
 	switch {
-	case x > s.bestX*1.05:
-		s.bestX, s.bestC = x, max(avgOut, 1)
-		if used {
-			if s.slowStart {
-				s.limit *= 2
-			} else {
-				s.limit += max(1, s.limit*0.1)
-			}
-		}
-	case med > minLat*1.2:
-		// latency grows and throughput does not: back to just above the best concurrency seen
+	case med > minLat*1.2 && x < s.bestX*1.3:
+		// latency grows and throughput hardly does: requests queue at the server; back to just
+		// above the best concurrency seen
 		s.slowStart = false
 		s.limit = max(1, math.Ceil(s.bestC*1.1))
-	case used:
+	case x > s.bestX*1.05:
+		s.bestX, s.bestC = x, max(avgOut, 1)
+		if s.slowStart {
+			s.limit *= 2
+		} else {
+			s.limit += max(1, s.limit*0.1)
+		}
+	default:
 		s.limit += max(1, math.Sqrt(s.limit))
 	}
 	s.limit = min(s.limit, float64(maxLimit))
 	s.bestX *= 0.99 // old bests fade: servers and prompts change
-	s.next(now)
+	s.next()
 }
 
 // backOff answers a 429 from a server that advertises no limit.
-func (s *search) backOff(now time.Time) {
+func (s *search) backOff() {
 	s.slowStart = false
 	s.limit = max(1, math.Floor(s.limit*0.75))
-	s.next(now)
+	s.next()
 }
 
-func (s *search) next(now time.Time) {
+// next starts a new window at the current limit.
+func (s *search) next() {
 	s.epoch++
 	s.samples = s.samples[:0]
-	s.area, s.start, s.maxOut = 0, now, s.out
+	s.open = false
+	s.wire(s.lastChange, s.out)
 }
 
 // breaker pauses requests when most fail, and probes the API one request at a time until it answers.

@@ -576,7 +576,16 @@ func (r *Runner) register(ctx context.Context, run *corpus.Run) error {
 	if err := r.putWorker(ctx, run); err != nil {
 		return err
 	}
-	return r.updateShares(ctx, run)
+	onRun, onKey, err := r.shares(ctx, run)
+	if err != nil {
+		return err
+	}
+	if onRun > 1 || onKey > 1 {
+		// the limit is in use already: a worker joining it must not spend a burst the others
+		// have spent
+		r.Control.Drain()
+	}
+	return nil
 }
 
 func (r *Runner) putWorker(ctx context.Context, run *corpus.Run) error {
@@ -589,15 +598,15 @@ func (r *Runner) putWorker(ctx context.Context, run *corpus.Run) error {
 	})
 }
 
-// updateShares divides the limits among the live workers: the run's given limits among the run's
+// shares divides the limits among the live workers: the run's given limits among the run's
 // workers, the server's advertised ones among the workers using the same key.
-func (r *Runner) updateShares(ctx context.Context, run *corpus.Run) error {
-	onRun, onKey, err := r.Store.LiveWorkers(ctx, run.ID, r.Endpoint, r.Now())
+func (r *Runner) shares(ctx context.Context, run *corpus.Run) (onRun, onKey int, err error) {
+	onRun, onKey, err = r.Store.LiveWorkers(ctx, run.ID, r.Endpoint, r.Now())
 	if err != nil {
-		return err
+		return 0, 0, err
 	}
 	r.Control.SetShares(1/float64(max(onRun, 1)), 1/float64(max(onKey, 1)))
-	return nil
+	return onRun, onKey, nil
 }
 
 // heartbeat renews this worker's registration and follows how many workers share its limits.
@@ -612,7 +621,7 @@ func (r *Runner) heartbeat(ctx context.Context, run *corpus.Run) {
 		}
 		err := r.putWorker(ctx, run)
 		if err == nil {
-			err = r.updateShares(ctx, run)
+			_, _, err = r.shares(ctx, run)
 		}
 		if err != nil && ctx.Err() == nil {
 			r.Log.Warn().Err(err).Msg("renew worker registration")

@@ -61,6 +61,10 @@ type Server struct {
 	Key string
 	// Model, when set, is the only model known (others get 404).
 	Model string
+	// Completion, when set, is the range of completion tokens an answer reports using (and is
+	// charged), uniform, like real answers of a few hundred words; by default an answer reports its
+	// length / 4.
+	Completion [2]int
 	// NearDuplicates is the chance that a learner text repeats an earlier one with a name changed,
 	// the way LLMs repeat themselves; dedup must catch those.
 	NearDuplicates float64
@@ -87,11 +91,12 @@ type Counts struct {
 	MaxRunning  int // most requests being answered at once
 }
 
-// Answer is one usable answer: when its request was admitted, when the answer was sent, and the
-// tokens it used.
+// Answer is one usable answer: when its request was admitted, when the answer was sent, the tokens
+// it used, and whether the request asked for structured output (the first step of the default schema).
 type Answer struct {
 	Admitted, Sent time.Time
 	Tokens         int
+	JSON           bool
 }
 
 // New starts a server; close it with Close.
@@ -217,8 +222,10 @@ func (s *Server) handle(w http.ResponseWriter, r *http.Request) {
 		return
 	case roll < f.RateLimit+f.Server+f.Malformed:
 		s.counts.Malformed++
+		bad := "I'm sorry, I can only help with that later."
+		s.refund(time.Now(), charge-promptTokens(req)-len(bad)/4)
 		s.mu.Unlock()
-		writeAnswer(w, req, "I'm sorry, I can only help with that later.")
+		writeAnswer(w, req, bad, len(bad)/4)
 		return
 	case roll < f.RateLimit+f.Server+f.Malformed+f.Huge:
 		s.counts.Huge++
@@ -234,12 +241,16 @@ func (s *Server) handle(w http.ResponseWriter, r *http.Request) {
 	n := s.seen[key]
 	s.seen[key]++
 	content := s.answer(req, key, n)
-	used := promptTokens(req) + len(content)/4
+	completion := len(content) / 4
+	if lo, hi := s.Completion[0], s.Completion[1]; hi > 0 {
+		completion = min(lo+s.rng.IntN(hi-lo+1), maxTokens(req))
+	}
+	used := promptTokens(req) + completion
 	s.refund(time.Now(), charge-used)
 	s.counts.Answered++
-	s.answers = append(s.answers, Answer{Admitted: admitted, Sent: time.Now(), Tokens: used})
+	s.answers = append(s.answers, Answer{Admitted: admitted, Sent: time.Now(), Tokens: used, JSON: req.ResponseFormat != nil})
 	s.mu.Unlock()
-	writeAnswer(w, req, content)
+	writeAnswer(w, req, content, completion)
 }
 
 // latency draws how long the next answer takes; s.mu is held.
@@ -370,13 +381,13 @@ func writeErr(w http.ResponseWriter, status int, msg, code string) {
 	_ = json.NewEncoder(w).Encode(map[string]any{"error": e})
 }
 
-func writeAnswer(w http.ResponseWriter, req openai.ChatCompletionRequest, content string) {
+func writeAnswer(w http.ResponseWriter, req openai.ChatCompletionRequest, content string, completion int) {
 	prompt := promptTokens(req)
 	w.Header().Set("Content-Type", "application/json")
 	_ = json.NewEncoder(w).Encode(openai.ChatCompletionResponse{
 		ID: "chatcmpl-test", Object: "chat.completion", Created: time.Now().Unix(), Model: req.Model,
 		Choices: []openai.ChatCompletionChoice{{Index: 0, Message: openai.ChatCompletionMessage{Role: "assistant", Content: content}, FinishReason: "stop"}},
-		Usage:   openai.Usage{PromptTokens: prompt, CompletionTokens: len(content) / 4, TotalTokens: prompt + len(content)/4},
+		Usage:   openai.Usage{PromptTokens: prompt, CompletionTokens: completion, TotalTokens: prompt + completion},
 	})
 }
 

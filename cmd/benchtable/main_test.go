@@ -161,3 +161,17 @@ func TestEveryGoalPatternCompilesAndJobNamesAreUnique(t *testing.T) {
 		}
 	}
 }
+
+func TestShortRowsListsWhatFallsShortOrIsMissing(t *testing.T) {
+	rows := []row{
+		{Name: "a", Verdict: "pass"}, {Name: "b", Verdict: "short"}, {Name: "c"},
+		{Name: "d", Verdict: "missing (run failed)"},
+	}
+	var names []string
+	for _, r := range shortRows(rows) {
+		names = append(names, r.Name)
+	}
+	if got := strings.Join(names, ","); got != "b,d" {
+		t.Errorf("shortRows = %s, want b,d", got)
+	}
+}
