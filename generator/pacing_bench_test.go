@@ -25,10 +25,11 @@ import (
 //
 //	go test -run '^$' -bench 'Pacing' -benchtime 1x -timeout 90m ./generator/
 //
-// The share is what the server admitted over what its limit allowed, from the first admission to
-// the last request that opened a slot (its first step): after that the run only drains, one
-// latency or two, whatever the tool, which a long run does not notice. A token bucket allows its
-// capacity plus its rate over the window; the batching server's limit is its peak throughput.
+// The share is the rate the server admitted over its nominal limit (requests or tokens a minute),
+// from the first admission to the last request that opened a slot (its first step): after that the
+// run only drains, one latency or two, whatever the tool, which a long run does not notice. The
+// second's worth of burst the client may spend at the start is not counted, so a client sending at
+// the limit from the first moment scores 1. The batching server's limit is its peak throughput.
 func BenchmarkPacing(b *testing.B) {
 	var mu sync.Mutex
 	lowest := map[string]float64{}
@@ -178,19 +179,17 @@ func (pc paceCase) round(b *testing.B, round int) paceResult {
 		}
 	}
 	res.window, res.answers = window, n
-	burst := pc.burst
-	if burst <= 0 {
-		burst = time.Second
-	}
+	// the share of the nominal rate, less the second's worth of burst the client spends at first:
+	// a client that sends at the limit from the start scores 1, whatever the server's burst
 	switch {
 	case pc.batch > 0:
 		res.share = float64(n) / window / (float64(pc.batch) / pc.latency.Seconds())
 	case pc.tokenBound:
 		rate := pc.tpm / 60
-		res.share = float64(tokens) / (rate*burst.Seconds() + rate*window)
+		res.share = max(0, float64(tokens)-rate) / (rate * window)
 	default:
 		rate := pc.rpm / 60
-		res.share = float64(n) / (max(1, rate*burst.Seconds()) + rate*window)
+		res.share = max(0, float64(n)-max(1, rate)) / (rate * window)
 	}
 	return res
 }

@@ -135,7 +135,7 @@ func NewRunner(store *corpus.Store, schema *prompts.Schema, backend Backend, con
 	return &Runner{
 		Store: store, Schema: schema, Backend: backend, Control: control,
 		Log: zerolog.Nop(), Now: time.Now, Host: host, PID: os.Getpid(), Owner: fmt.Sprintf("%s/%d/%x", host, os.Getpid(), rand.Uint64()),
-		LeaseTTL: 10 * time.Minute, Poll: time.Second, SlotRetries: 3, Heartbeat: 5 * time.Second,
+		LeaseTTL: 10 * time.Minute, Poll: time.Second, SlotRetries: 3, Heartbeat: time.Second,
 	}
 }
 
