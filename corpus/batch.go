@@ -2,25 +2,19 @@ package corpus
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"sync"
-
-	"go.mongodb.org/mongo-driver/v2/mongo"
-	"go.mongodb.org/mongo-driver/v2/mongo/options"
 )
 
 // Inserter inserts documents into one collection, folding inserts that arrive while another is in
-// flight into a single unordered insertMany (group commit). Each caller still gets its own outcome:
-// nil, or its own write error, so a unique-index clash is reported to the caller that lost it
-// (IsDuplicate). On the embedded store an insertMany of 100 documents costs about what two single
-// inserts do, so concurrent workers go faster instead of queueing on the database.
+// flight into a single write (group commit: one unordered insertMany on MongoDB, one transaction on
+// the embedded store). Each caller still gets its own outcome: nil, or its own write error, so a
+// unique-index clash is reported to the caller that lost it (IsDuplicate). Concurrent workers go
+// faster instead of queueing on the database.
 type Inserter struct {
-	coll *mongo.Collection
-	max  int
-	// serial, when set, is held around each write: SQLite has one writer, and a queue is faster than
-	// its busy handler's sleeps
-	serial *sync.Mutex
+	docs  docs
+	coll  string
+	max   int
+	after func(ctx context.Context, inserted []any) // called with the documents a write stored
 
 	mu      sync.Mutex
 	pending []*insertReq
@@ -41,9 +35,9 @@ func (s *Store) Inserter(collection string) *Inserter {
 	}
 	in, ok := s.inserters[collection]
 	if !ok {
-		in = &Inserter{coll: s.C(collection), max: 256}
-		if s.Embedded {
-			in.serial = &s.writeMu
+		in = &Inserter{docs: s.docs, coll: collection, max: 256}
+		if collection == Records {
+			in.after = s.countRecords
 		}
 		s.inserters[collection] = in
 	}
@@ -84,41 +78,20 @@ func (in *Inserter) drain(ctx context.Context) {
 }
 
 func (in *Inserter) write(ctx context.Context, batch []*insertReq) {
-	if in.serial != nil {
-		in.serial.Lock()
-		defer in.serial.Unlock()
-	}
-	if len(batch) == 1 {
-		_, err := in.coll.InsertOne(ctx, batch[0].doc)
-		batch[0].done <- err
-		return
-	}
 	docs := make([]any, len(batch))
 	for i, r := range batch {
 		docs[i] = r.doc
 	}
-	_, err := in.coll.InsertMany(ctx, docs, options.InsertMany().SetOrdered(false))
-	errs := make([]error, len(batch))
-	var bwe mongo.BulkWriteException
-	switch {
-	case err == nil:
-	case errors.As(err, &bwe) && len(bwe.WriteErrors) > 0:
-		// each caller gets its own write error; the others only what concerns the whole batch
-		for _, we := range bwe.WriteErrors {
-			if we.Index >= 0 && we.Index < len(errs) {
-				errs[we.Index] = mongo.WriteException{WriteErrors: []mongo.WriteError{we.WriteError}}
+	errs := in.docs.insert(ctx, in.coll, docs)
+	if in.after != nil {
+		stored := make([]any, 0, len(batch))
+		for i, err := range errs {
+			if err == nil {
+				stored = append(stored, docs[i])
 			}
 		}
-		if bwe.WriteConcernError != nil {
-			for i := range errs {
-				if errs[i] == nil {
-					errs[i] = fmt.Errorf("write concern: %s", bwe.WriteConcernError.Message)
-				}
-			}
-		}
-	default:
-		for i := range errs {
-			errs[i] = err
+		if len(stored) > 0 {
+			in.after(ctx, stored)
 		}
 	}
 	for i, r := range batch {

@@ -7,7 +7,6 @@ import (
 	"testing"
 
 	"github.com/rs/zerolog"
-	"go.mongodb.org/mongo-driver/v2/bson"
 )
 
 func TestInserterReportsEachCallersOwnClash(t *testing.T) {
@@ -45,8 +44,8 @@ func TestInserterReportsEachCallersOwnClash(t *testing.T) {
 			t.Errorf("slot %d was claimed %d times, want exactly once", slot, won[slot])
 		}
 	}
-	n, err := st.C(Claims).CountDocuments(ctx, bson.D{{Key: "run_id", Value: "r"}})
-	if err != nil || n != 50 {
+	claims, err := st.RunClaims(ctx, "r")
+	if n := len(claims); err != nil || n != 50 {
 		t.Errorf("stored claims = %d, %v; want 50", n, err)
 	}
 }

@@ -6,8 +6,6 @@ import (
 	"math/rand/v2"
 	"os"
 	"time"
-
-	"go.mongodb.org/mongo-driver/v2/bson"
 )
 
 // Locks is the collection of named leases shared by every process using one database.
@@ -29,21 +27,20 @@ func (s *Store) Lock(ctx context.Context, name string, ttl time.Duration) (func(
 	host, _ := os.Hostname()
 	owner := fmt.Sprintf("%s/%d/%d", host, os.Getpid(), rand.Int64())
 	id := "lock:" + name
-	c := s.C(Locks)
 	for {
 		now := time.Now().UTC()
-		_, err := c.InsertOne(ctx, lease{ID: id, Owner: owner, ExpiresAt: now.Add(ttl)})
+		err := s.docs.insert(ctx, Locks, []any{lease{ID: id, Owner: owner, ExpiresAt: now.Add(ttl)}})[0]
 		if err == nil {
 			return func() {
-				_, _ = c.DeleteOne(context.WithoutCancel(ctx), bson.D{{Key: "_id", Value: id}, {Key: "owner", Value: owner}})
+				_, _ = s.docs.remove(context.WithoutCancel(ctx), Locks, filter{eq("_id", id), eq("owner", owner)})
 			}, nil
 		}
 		if !IsDuplicate(err) {
 			return nil, fmt.Errorf("take lock %s: %w", name, err)
 		}
 		var held lease
-		if c.FindOne(ctx, bson.D{{Key: "_id", Value: id}}).Decode(&held) == nil && now.After(held.ExpiresAt) {
-			_, _ = c.DeleteOne(ctx, bson.D{{Key: "_id", Value: id}, {Key: "owner", Value: held.Owner}})
+		if decodeOne(ctx, s.docs, Locks, byID(id), &held) == nil && now.After(held.ExpiresAt) {
+			_, _ = s.docs.remove(ctx, Locks, filter{eq("_id", id), eq("owner", held.Owner)})
 			continue
 		}
 		select {

@@ -4,12 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sort"
 	"strings"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
-	"go.mongodb.org/mongo-driver/v2/mongo"
-	"go.mongodb.org/mongo-driver/v2/mongo/options"
 )
 
 // AddPrompt stores a prompt version; adding a version that exists is a no-op (versions are immutable).
@@ -18,7 +17,7 @@ func (s *Store) AddPrompt(ctx context.Context, p *Prompt) (bool, error) {
 	if p.CreatedAt.IsZero() {
 		p.CreatedAt = time.Now().UTC()
 	}
-	_, err := s.C(Prompts).InsertOne(ctx, p)
+	err := s.docs.insert(ctx, Prompts, []any{p})[0]
 	if IsDuplicate(err) {
 		return false, nil
 	}
@@ -28,23 +27,24 @@ func (s *Store) AddPrompt(ctx context.Context, p *Prompt) (bool, error) {
 	return true, nil
 }
 
+// versionPrefix selects the hex versions that start with prefix.
+func versionPrefix(field, prefix string) []cond {
+	return []cond{gte(field, prefix), lt(field, prefix+"g")}
+}
+
 // FindPrompt resolves NAME (the latest version) or NAME@PREFIX (a version whose hex starts with
 // PREFIX, at least 8 characters).
 func (s *Store) FindPrompt(ctx context.Context, ref string) (*Prompt, error) {
 	name, ver, hasVer := strings.Cut(ref, "@")
-	filter := bson.D{{Key: "name", Value: name}}
+	f := filter{eq("name", name)}
 	if hasVer {
 		if len(ver) < 8 {
 			return nil, fmt.Errorf("prompt %q: give at least 8 hex digits of the version (see `correctly prompts list`)", ref)
 		}
-		filter = append(filter, bson.E{Key: "_id", Value: bson.D{{Key: "$gte", Value: ver}, {Key: "$lt", Value: ver + "g"}}})
-	}
-	cur, err := s.C(Prompts).Find(ctx, filter, options.Find().SetSort(bson.D{{Key: "created_at", Value: -1}}).SetLimit(2))
-	if err != nil {
-		return nil, fmt.Errorf("find prompt %q: %w", ref, err)
+		f = append(f, versionPrefix("_id", ver)...)
 	}
 	var found []Prompt
-	if err := cur.All(ctx, &found); err != nil {
+	if err := decodeAll(ctx, s.docs, Prompts, query{filter: f, sort: []order{{"created_at", true}}, limit: 2}, &found); err != nil {
 		return nil, fmt.Errorf("find prompt %q: %w", ref, err)
 	}
 	switch {
@@ -59,8 +59,8 @@ func (s *Store) FindPrompt(ctx context.Context, ref string) (*Prompt, error) {
 // PromptByVersion loads one prompt version by its full hex.
 func (s *Store) PromptByVersion(ctx context.Context, version string) (*Prompt, error) {
 	var p Prompt
-	err := s.C(Prompts).FindOne(ctx, bson.D{{Key: "_id", Value: version}}).Decode(&p)
-	if errors.Is(err, mongo.ErrNoDocuments) {
+	err := decodeOne(ctx, s.docs, Prompts, byID(version), &p)
+	if errors.Is(err, ErrNotFound) {
 		return nil, fmt.Errorf("prompt version %s: %w", short(version), ErrNotFound)
 	}
 	if err != nil {
@@ -72,7 +72,7 @@ func (s *Store) PromptByVersion(ctx context.Context, version string) (*Prompt, e
 // PromptList returns every stored prompt version, newest first.
 func (s *Store) PromptList(ctx context.Context) ([]Prompt, error) {
 	var out []Prompt
-	if err := s.findAll(ctx, Prompts, bson.D{}, options.Find().SetSort(bson.D{{Key: "created_at", Value: -1}}), &out); err != nil {
+	if err := decodeAll(ctx, s.docs, Prompts, query{sort: []order{{"created_at", true}}}, &out); err != nil {
 		return nil, fmt.Errorf("list prompts: %w", err)
 	}
 	return out, nil
@@ -80,7 +80,7 @@ func (s *Store) PromptList(ctx context.Context) ([]Prompt, error) {
 
 // CreateRun inserts a new run.
 func (s *Store) CreateRun(ctx context.Context, r *Run) error {
-	if _, err := s.C(Runs).InsertOne(ctx, r); err != nil {
+	if err := s.docs.insert(ctx, Runs, []any{r})[0]; err != nil {
 		return fmt.Errorf("create run %s: %w", r.ID, err)
 	}
 	return nil
@@ -89,8 +89,8 @@ func (s *Store) CreateRun(ctx context.Context, r *Run) error {
 // GetRun loads a run.
 func (s *Store) GetRun(ctx context.Context, id string) (*Run, error) {
 	var r Run
-	err := s.C(Runs).FindOne(ctx, bson.D{{Key: "_id", Value: id}}).Decode(&r)
-	if errors.Is(err, mongo.ErrNoDocuments) {
+	err := decodeOne(ctx, s.docs, Runs, byID(id), &r)
+	if errors.Is(err, ErrNotFound) {
 		return nil, fmt.Errorf("run %s: %w (see `correctly runs list`)", id, ErrNotFound)
 	}
 	if err != nil {
@@ -101,23 +101,30 @@ func (s *Store) GetRun(ctx context.Context, id string) (*Run, error) {
 
 // UpdateRunSettings saves a run's settings and target (a resume may raise caps).
 func (s *Store) UpdateRunSettings(ctx context.Context, r *Run) error {
-	_, err := s.C(Runs).UpdateOne(ctx, bson.D{{Key: "_id", Value: r.ID}}, bson.D{{Key: "$set", Value: bson.D{
+	_, err := s.docs.update(ctx, Runs, filter{eq("_id", r.ID)}, bson.D{
 		{Key: "settings", Value: r.Settings}, {Key: "max_attempts", Value: r.MaxAttempts}, {Key: "updated_at", Value: time.Now().UTC()},
-	}}})
+	}, nil, false)
 	if err != nil {
 		return fmt.Errorf("update run %s: %w", r.ID, err)
 	}
 	return nil
 }
 
+// SetRunStatus records how a run stands (running, done, paused...) and why.
+func (s *Store) SetRunStatus(ctx context.Context, id, status, message string, at time.Time) error {
+	_, err := s.docs.update(ctx, Runs, filter{eq("_id", id)}, bson.D{
+		{Key: "status", Value: status}, {Key: "message", Value: message}, {Key: "updated_at", Value: at},
+	}, nil, false)
+	if err != nil {
+		return fmt.Errorf("update status of run %s: %w", id, err)
+	}
+	return nil
+}
+
 // RunList returns runs, newest first.
 func (s *Store) RunList(ctx context.Context, limit int) ([]Run, error) {
-	opts := options.Find().SetSort(bson.D{{Key: "created_at", Value: -1}})
-	if limit > 0 {
-		opts.SetLimit(int64(limit))
-	}
 	var out []Run
-	if err := s.findAll(ctx, Runs, bson.D{}, opts, &out); err != nil {
+	if err := decodeAll(ctx, s.docs, Runs, query{sort: []order{{"created_at", true}}, limit: limit}, &out); err != nil {
 		return nil, fmt.Errorf("list runs: %w", err)
 	}
 	return out, nil
@@ -127,11 +134,8 @@ func (s *Store) RunList(ctx context.Context, limit int) ([]Run, error) {
 // record of a run: what a run's counters are derived from.
 func (s *Store) RecordOutcomes(ctx context.Context, runID string) ([]Record, error) {
 	var out []Record
-	opts := options.Find().SetProjection(bson.D{
-		{Key: "slot", Value: 1}, {Key: "status", Value: 1}, {Key: "reasons", Value: 1},
-		{Key: "usage", Value: 1}, {Key: "cost", Value: 1}, {Key: "latency_ms", Value: 1},
-	})
-	if err := s.findAll(ctx, Records, bson.D{{Key: "run_id", Value: runID}}, opts, &out); err != nil {
+	q := query{filter: filter{eq("run_id", runID)}, sort: []order{{"run_id", false}, {"slot", false}}, omit: []string{"fields", "edits", "steps", "dims", "flags"}}
+	if err := decodeAll(ctx, s.docs, Records, q, &out); err != nil {
 		return nil, fmt.Errorf("read outcomes of run %s: %w", runID, err)
 	}
 	return out, nil
@@ -140,21 +144,50 @@ func (s *Store) RecordOutcomes(ctx context.Context, runID string) ([]Record, err
 // RunClaims returns every claim of a run.
 func (s *Store) RunClaims(ctx context.Context, runID string) ([]Claim, error) {
 	var out []Claim
-	if err := s.findAll(ctx, Claims, bson.D{{Key: "run_id", Value: runID}}, nil, &out); err != nil {
+	if err := decodeAll(ctx, s.docs, Claims, query{filter: filter{eq("run_id", runID)}}, &out); err != nil {
 		return nil, fmt.Errorf("read claims of run %s: %w", runID, err)
 	}
 	return out, nil
 }
 
+// RenewClaims extends the leases of the given slots of a run that owner holds, until expires.
+func (s *Store) RenewClaims(ctx context.Context, runID, owner string, slots []int, expires time.Time) error {
+	_, err := s.docs.update(ctx, Claims, filter{eq("run_id", runID), eq("owner", owner), in("slot", slots)},
+		bson.D{{Key: "expires_at", Value: expires}}, nil, false)
+	if err != nil {
+		return fmt.Errorf("renew claims of run %s: %w", runID, err)
+	}
+	return nil
+}
+
+// ReleaseClaims lets other workers take over the given slots of a run that owner holds, at once.
+func (s *Store) ReleaseClaims(ctx context.Context, runID, owner string, slots []int) error {
+	return s.RenewClaims(ctx, runID, owner, slots, time.Unix(0, 0).UTC())
+}
+
 // SlotSteps returns the step answers stored for one slot, oldest first.
 func (s *Store) SlotSteps(ctx context.Context, runID string, slot int) ([]Step, error) {
 	var out []Step
-	err := s.findAll(ctx, Steps, bson.D{{Key: "run_id", Value: runID}, {Key: "slot", Value: slot}},
-		options.Find().SetSort(bson.D{{Key: "created_at", Value: 1}}), &out)
-	if err != nil {
+	q := query{filter: filter{eq("run_id", runID), eq("slot", slot)}, sort: []order{{"run_id", false}, {"slot", false}, {"created_at", false}}}
+	if err := decodeAll(ctx, s.docs, Steps, q, &out); err != nil {
 		return nil, fmt.Errorf("read steps of slot %d: %w", slot, err)
 	}
 	return out, nil
+}
+
+// RunSteps returns every step answer stored for a run, by slot, oldest first.
+func (s *Store) RunSteps(ctx context.Context, runID string) ([]Step, error) {
+	var out []Step
+	q := query{filter: filter{eq("run_id", runID)}, sort: []order{{"run_id", false}, {"slot", false}, {"created_at", false}}}
+	if err := decodeAll(ctx, s.docs, Steps, q, &out); err != nil {
+		return nil, fmt.Errorf("read steps of run %s: %w", runID, err)
+	}
+	return out, nil
+}
+
+// CountSteps counts the step answers stored for a run.
+func (s *Store) CountSteps(ctx context.Context, runID string) (int64, error) {
+	return s.docs.count(ctx, Steps, filter{eq("run_id", runID)})
 }
 
 // RecordQuery selects records; empty fields match everything.
@@ -166,70 +199,118 @@ type RecordQuery struct {
 	Project bool // leave out step answers (the bulk of a record)
 }
 
-func (q RecordQuery) filter() bson.D {
-	f := bson.D{}
-	if len(q.RunIDs) == 1 {
-		f = append(f, bson.E{Key: "run_id", Value: q.RunIDs[0]})
-	} else if len(q.RunIDs) > 1 {
-		f = append(f, bson.E{Key: "run_id", Value: bson.D{{Key: "$in", Value: q.RunIDs}}})
-	}
+// recordFilter turns q into a filter the record indexes serve: a prompt selects the runs of that
+// prompt (and version), which the (run_id, slot) and (status, run_id, slot) indexes then read in
+// order. none reports that q can match no record.
+func (s *Store) recordFilter(ctx context.Context, q RecordQuery) (f filter, none bool, err error) {
+	runs := q.RunIDs
 	if q.Prompt != "" {
-		name, ver, ok := strings.Cut(q.Prompt, "@")
-		f = append(f, bson.E{Key: "prompt", Value: name})
-		if ok {
-			f = append(f, bson.E{Key: "prompt_version", Value: bson.D{{Key: "$gte", Value: ver}, {Key: "$lt", Value: ver + "g"}}})
+		ids, err := s.runsOfPrompt(ctx, q.Prompt)
+		if err != nil {
+			return nil, false, err
 		}
+		if len(q.RunIDs) > 0 {
+			keep := map[string]bool{}
+			for _, id := range ids {
+				keep[id] = true
+			}
+			var both []string
+			for _, id := range q.RunIDs {
+				if keep[id] {
+					both = append(both, id)
+				}
+			}
+			ids = both
+		}
+		if len(ids) == 0 {
+			return nil, true, nil
+		}
+		runs = ids
 	}
 	if q.Status != "" {
-		f = append(f, bson.E{Key: "status", Value: q.Status})
+		f = append(f, eq("status", q.Status))
 	}
-	return f
+	switch len(runs) {
+	case 0:
+	case 1:
+		f = append(f, eq("run_id", runs[0]))
+	default:
+		sorted := append([]string(nil), runs...)
+		sort.Strings(sorted)
+		f = append(f, in("run_id", sorted))
+	}
+	return f, false, nil
 }
+
+// runsOfPrompt returns the IDs of the runs of a schema name, or of name@version-prefix, sorted.
+func (s *Store) runsOfPrompt(ctx context.Context, ref string) ([]string, error) {
+	name, ver, hasVer := strings.Cut(ref, "@")
+	f := filter{eq("prompt", name)}
+	if hasVer {
+		f = append(f, versionPrefix("prompt_version", ver)...)
+	}
+	var ids []string
+	err := s.docs.find(ctx, Runs, query{filter: f}, func(raw bson.Raw) error {
+		if v, err := raw.LookupErr("_id"); err == nil {
+			ids = append(ids, v.StringValue())
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("find the runs of prompt %q: %w", ref, err)
+	}
+	sort.Strings(ids)
+	return ids, nil
+}
+
+var recordOrder = []order{{"run_id", false}, {"slot", false}}
 
 // Records returns the records matching q in (run, slot) order.
 func (s *Store) Records(ctx context.Context, q RecordQuery) ([]Record, error) {
-	opts := options.Find().SetSort(bson.D{{Key: "run_id", Value: 1}, {Key: "slot", Value: 1}})
-	if q.Limit > 0 {
-		opts.SetLimit(int64(q.Limit))
-	}
-	if q.Project {
-		opts.SetProjection(bson.D{{Key: "steps", Value: 0}})
-	}
-	var out []Record
-	if err := s.findAll(ctx, Records, q.filter(), opts, &out); err != nil {
+	out := []Record{}
+	err := s.eachRecord(ctx, q, q.Project, func(r *Record) error {
+		out = append(out, *r)
+		return nil
+	})
+	if err != nil {
 		return nil, fmt.Errorf("list records: %w", err)
 	}
 	return out, nil
 }
 
-// EachRecord streams the records matching q to fn, in (run, slot) order, without holding them all.
+// EachRecord streams the records matching q to fn, in (run, slot) order, without holding them all,
+// and without their step accounting.
 func (s *Store) EachRecord(ctx context.Context, q RecordQuery, fn func(*Record) error) error {
-	opts := options.Find().SetSort(bson.D{{Key: "run_id", Value: 1}, {Key: "slot", Value: 1}}).SetProjection(bson.D{{Key: "steps", Value: 0}})
-	if q.Limit > 0 {
-		opts.SetLimit(int64(q.Limit))
+	return s.eachRecord(ctx, q, true, fn)
+}
+
+func (s *Store) eachRecord(ctx context.Context, q RecordQuery, omitSteps bool, fn func(*Record) error) error {
+	f, none, err := s.recordFilter(ctx, q)
+	if err != nil || none {
+		return err
 	}
-	cur, err := s.C(Records).Find(ctx, q.filter(), opts)
+	dq := query{filter: f, sort: recordOrder, limit: q.Limit}
+	if omitSteps {
+		dq.omit = []string{"steps"}
+	}
+	err = s.docs.find(ctx, Records, dq, func(raw bson.Raw) error {
+		var r Record
+		if err := bson.Unmarshal(raw, &r); err != nil {
+			return fmt.Errorf("decode record: %w", err)
+		}
+		return fn(&r)
+	})
 	if err != nil {
 		return fmt.Errorf("read records: %w", err)
 	}
-	defer cur.Close(ctx)
-	for cur.Next(ctx) {
-		var r Record
-		if err := cur.Decode(&r); err != nil {
-			return fmt.Errorf("decode record: %w", err)
-		}
-		if err := fn(&r); err != nil {
-			return err
-		}
-	}
-	return cur.Err()
+	return nil
 }
 
 // GetRecord loads one record.
 func (s *Store) GetRecord(ctx context.Context, id string) (*Record, error) {
 	var r Record
-	err := s.C(Records).FindOne(ctx, bson.D{{Key: "_id", Value: id}}).Decode(&r)
-	if errors.Is(err, mongo.ErrNoDocuments) {
+	err := decodeOne(ctx, s.docs, Records, byID(id), &r)
+	if errors.Is(err, ErrNotFound) {
 		return nil, fmt.Errorf("record %s: %w (see `correctly corpus list`)", id, ErrNotFound)
 	}
 	if err != nil {
@@ -238,29 +319,54 @@ func (s *Store) GetRecord(ctx context.Context, id string) (*Record, error) {
 	return &r, nil
 }
 
-// SetRecordStatus relabels records (dedup scan --apply); it is the only update of a written record.
-func (s *Store) SetRecordStatus(ctx context.Context, id, status, dupOf string, distance float64) error {
-	_, err := s.C(Records).UpdateOne(ctx, bson.D{{Key: "_id", Value: id}}, bson.D{{Key: "$set", Value: bson.D{
-		{Key: "status", Value: status}, {Key: "dup_of", Value: dupOf}, {Key: "distance", Value: distance},
-	}}})
-	if err != nil {
-		return fmt.Errorf("relabel record %s: %w", id, err)
+// InsertRecord writes a slot's outcome through the group-commit inserter; the unique (run_id, slot)
+// index makes the first finisher win (IsDuplicate for the others).
+func (s *Store) InsertRecord(ctx context.Context, r *Record) error {
+	return s.Inserter(Records).Insert(ctx, r)
+}
+
+// AddRecords writes many records in one write (imports, fixtures), each counted in its run's
+// summary; a record whose (run, slot) is taken fails the whole call with an IsDuplicate error.
+func (s *Store) AddRecords(ctx context.Context, recs []*Record) error {
+	const batch = 1000
+	for lo := 0; lo < len(recs); lo += batch {
+		hi := min(lo+batch, len(recs))
+		docs := make([]any, 0, hi-lo)
+		for _, r := range recs[lo:hi] {
+			docs = append(docs, r)
+		}
+		var stored []any
+		var first error
+		for i, err := range s.docs.insert(ctx, Records, docs) {
+			if err == nil {
+				stored = append(stored, docs[i])
+			} else if first == nil {
+				first = fmt.Errorf("add record %s: %w", recs[lo+i].ID, err)
+			}
+		}
+		s.countRecords(ctx, stored)
+		if first != nil {
+			return first
+		}
 	}
 	return nil
 }
 
-func (s *Store) findAll(ctx context.Context, coll string, filter bson.D, opts *options.FindOptionsBuilder, out any) error {
-	var cur *mongo.Cursor
-	var err error
-	if opts == nil {
-		cur, err = s.C(coll).Find(ctx, filter)
-	} else {
-		cur, err = s.C(coll).Find(ctx, filter, opts)
-	}
+// SetRecordStatus relabels a record (dedup scan --apply); it is the only update of a written record.
+func (s *Store) SetRecordStatus(ctx context.Context, id, status, dupOf string, distance float64) error {
+	old, err := s.GetRecord(ctx, id)
 	if err != nil {
 		return err
 	}
-	return cur.All(ctx, out)
+	_, err = s.docs.update(ctx, Records, filter{eq("_id", id)}, bson.D{
+		{Key: "status", Value: status}, {Key: "dup_of", Value: dupOf}, {Key: "distance", Value: distance},
+	}, nil, false)
+	if err != nil {
+		return fmt.Errorf("relabel record %s: %w", id, err)
+	}
+	relabelled := *old
+	relabelled.Status = status
+	return s.recount(ctx, old, &relabelled)
 }
 
 func short(v string) string {

@@ -10,8 +10,6 @@ import (
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
-	"go.mongodb.org/mongo-driver/v2/mongo"
-	"go.mongodb.org/mongo-driver/v2/mongo/options"
 )
 
 // ErrSplitExists is returned by CreateSplit when a split of that name is already stored: splits are
@@ -104,8 +102,8 @@ func (s *Store) CreateSplit(ctx context.Context, sp *Split, members []SplitMembe
 		// leave the name free again; a fresh context, as ctx may be what failed
 		c, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
-		_, _ = s.C(SplitMembers).DeleteMany(c, bson.D{{Key: "split", Value: sp.ID}})
-		_, _ = s.C(Splits).DeleteOne(c, bson.D{{Key: "_id", Value: sp.ID}, {Key: "status", Value: SplitCreating}})
+		_, _ = s.docs.remove(c, SplitMembers, filter{eq("split", sp.ID)})
+		_, _ = s.docs.remove(c, Splits, filter{eq("_id", sp.ID), eq("status", SplitCreating)})
 	}
 	for lo := 0; lo < len(members); lo += splitBatch {
 		hi := min(lo+splitBatch, len(members))
@@ -113,7 +111,10 @@ func (s *Store) CreateSplit(ctx context.Context, sp *Split, members []SplitMembe
 		for i := lo; i < hi; i++ {
 			docs = append(docs, members[i])
 		}
-		if _, err := s.C(SplitMembers).InsertMany(ctx, docs); err != nil {
+		for _, err := range s.docs.insert(ctx, SplitMembers, docs) {
+			if err == nil {
+				continue
+			}
 			release()
 			if IsDuplicate(err) {
 				return fmt.Errorf("create split %q: a record is listed twice: %w", sp.ID, err)
@@ -121,7 +122,7 @@ func (s *Store) CreateSplit(ctx context.Context, sp *Split, members []SplitMembe
 			return fmt.Errorf("create split %q: store members %d-%d: %w", sp.ID, lo, hi, err)
 		}
 	}
-	_, err := s.C(Splits).UpdateOne(ctx, bson.D{{Key: "_id", Value: sp.ID}}, bson.D{{Key: "$set", Value: bson.D{{Key: "status", Value: SplitReady}}}})
+	_, err := s.docs.update(ctx, Splits, filter{eq("_id", sp.ID)}, bson.D{{Key: "status", Value: SplitReady}}, nil, false)
 	if err != nil {
 		release()
 		return fmt.Errorf("create split %q: mark it ready: %w", sp.ID, err)
@@ -134,7 +135,7 @@ func (s *Store) CreateSplit(ctx context.Context, sp *Split, members []SplitMembe
 // unfinished split whose process is gone.
 func (s *Store) claimSplit(ctx context.Context, sp *Split) error {
 	for try := 0; ; try++ {
-		_, err := s.C(Splits).InsertOne(ctx, sp)
+		err := s.docs.insert(ctx, Splits, []any{sp})[0]
 		if err == nil {
 			break
 		}
@@ -142,7 +143,7 @@ func (s *Store) claimSplit(ctx context.Context, sp *Split) error {
 			return fmt.Errorf("create split %q: %w", sp.ID, err)
 		}
 		var old Split
-		if err := s.C(Splits).FindOne(ctx, bson.D{{Key: "_id", Value: sp.ID}}).Decode(&old); err != nil {
+		if err := decodeOne(ctx, s.docs, Splits, byID(sp.ID), &old); err != nil {
 			return fmt.Errorf("create split %q: read the split of that name: %w", sp.ID, err)
 		}
 		if old.Status != SplitCreating {
@@ -155,15 +156,15 @@ func (s *Store) claimSplit(ctx context.Context, sp *Split) error {
 				sp.ID, ErrSplitExists, old.PID, old.Host, old.CreatedAt.Format(time.RFC3339))
 		}
 		// an interrupted creation: remove what it left, then claim the name again
-		if _, err := s.C(SplitMembers).DeleteMany(ctx, bson.D{{Key: "split", Value: sp.ID}}); err != nil {
+		if _, err := s.docs.remove(ctx, SplitMembers, filter{eq("split", sp.ID)}); err != nil {
 			return fmt.Errorf("create split %q: clear an interrupted attempt: %w", sp.ID, err)
 		}
-		if _, err := s.C(Splits).DeleteOne(ctx, bson.D{{Key: "_id", Value: sp.ID}, {Key: "status", Value: SplitCreating}, {Key: "pid", Value: old.PID}}); err != nil {
+		if _, err := s.docs.remove(ctx, Splits, filter{eq("_id", sp.ID), eq("status", SplitCreating), eq("pid", old.PID)}); err != nil {
 			return fmt.Errorf("create split %q: clear an interrupted attempt: %w", sp.ID, err)
 		}
 	}
 	// members of a name whose document was gone (an attempt killed before its cleanup) are orphans
-	if _, err := s.C(SplitMembers).DeleteMany(ctx, bson.D{{Key: "split", Value: sp.ID}}); err != nil {
+	if _, err := s.docs.remove(ctx, SplitMembers, filter{eq("split", sp.ID)}); err != nil {
 		return fmt.Errorf("create split %q: clear members of an interrupted attempt: %w", sp.ID, err)
 	}
 	return nil
@@ -180,8 +181,8 @@ func processAlive(pid int) bool {
 // GetSplit loads a ready split by name; ErrNotFound when there is none (or it is still being created).
 func (s *Store) GetSplit(ctx context.Context, name string) (*Split, error) {
 	var sp Split
-	err := s.C(Splits).FindOne(ctx, bson.D{{Key: "_id", Value: name}}).Decode(&sp)
-	if errors.Is(err, mongo.ErrNoDocuments) {
+	err := decodeOne(ctx, s.docs, Splits, byID(name), &sp)
+	if errors.Is(err, ErrNotFound) {
 		return nil, fmt.Errorf("split %q: %w (see `correctly split list`)", name, ErrNotFound)
 	}
 	if err != nil {
@@ -196,8 +197,8 @@ func (s *Store) GetSplit(ctx context.Context, name string) (*Split, error) {
 // SplitList returns every ready split, newest first.
 func (s *Store) SplitList(ctx context.Context) ([]Split, error) {
 	out := []Split{}
-	filter := bson.D{{Key: "status", Value: bson.D{{Key: "$ne", Value: SplitCreating}}}}
-	if err := s.findAll(ctx, Splits, filter, options.Find().SetSort(bson.D{{Key: "created_at", Value: -1}}), &out); err != nil {
+	q := query{filter: filter{ne("status", SplitCreating)}, sort: []order{{"created_at", true}}}
+	if err := decodeAll(ctx, s.docs, Splits, q, &out); err != nil {
 		return nil, fmt.Errorf("list splits: %w", err)
 	}
 	return out, nil
@@ -223,13 +224,12 @@ func (s *Store) SplitMembership(ctx context.Context, name, part string) ([]Split
 	if _, err := s.GetSplit(ctx, name); err != nil {
 		return nil, err
 	}
-	filter := bson.D{{Key: "split", Value: name}}
+	f := filter{eq("split", name)}
 	if part != "" {
-		filter = append(filter, bson.E{Key: "part", Value: part})
+		f = append(f, eq("part", part))
 	}
 	out := []SplitMember{}
-	opts := options.Find().SetProjection(bson.D{{Key: "_id", Value: 0}})
-	if err := s.findAll(ctx, SplitMembers, filter, opts, &out); err != nil {
+	if err := decodeAll(ctx, s.docs, SplitMembers, query{filter: f, omit: []string{"_id"}}, &out); err != nil {
 		return nil, fmt.Errorf("read members of split %q: %w", name, err)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].RecordID < out[j].RecordID })
@@ -240,11 +240,10 @@ func (s *Store) SplitMembership(ctx context.Context, name, part string) ([]Split
 // answers. IDs whose record is gone are skipped and counted in the returned number.
 func (s *Store) EachRecordByID(ctx context.Context, ids []string, fn func(*Record) error) (missing int, err error) {
 	const batch = 500
-	opts := options.Find().SetProjection(bson.D{{Key: "steps", Value: 0}})
 	for lo := 0; lo < len(ids); lo += batch {
 		hi := min(lo+batch, len(ids))
 		var recs []Record
-		if err := s.findAll(ctx, Records, bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: ids[lo:hi]}}}}, opts, &recs); err != nil {
+		if err := decodeAll(ctx, s.docs, Records, query{filter: filter{in("_id", ids[lo:hi])}, omit: []string{"steps"}}, &recs); err != nil {
 			return missing, fmt.Errorf("read records by id: %w", err)
 		}
 		byID := make(map[string]*Record, len(recs))
@@ -265,26 +264,27 @@ func (s *Store) EachRecordByID(ctx context.Context, ids []string, fn func(*Recor
 	return missing, nil
 }
 
-// PromptVersions returns the distinct prompt versions of the records q selects, sorted.
+// PromptVersions returns the distinct prompt versions of the records q selects, sorted: those of
+// the selected runs that hold such records.
 func (s *Store) PromptVersions(ctx context.Context, q RecordQuery) ([]string, error) {
-	// a projected scan rather than distinct: FerretDB's distinct answer does not decode with driver v2
-	cur, err := s.C(Records).Find(ctx, q.filter(), options.Find().SetProjection(bson.D{{Key: "_id", Value: 0}, {Key: "prompt_version", Value: 1}}))
+	runs, err := s.selectedRuns(ctx, q)
 	if err != nil {
 		return nil, fmt.Errorf("list prompt versions of records: %w", err)
 	}
-	defer cur.Close(ctx)
 	seen := map[string]bool{}
-	for cur.Next(ctx) {
-		var r struct {
-			V string `bson:"prompt_version"`
-		}
-		if err := cur.Decode(&r); err != nil {
+	for _, id := range runs {
+		n, err := s.CountRecords(ctx, RecordQuery{RunIDs: []string{id}, Status: q.Status})
+		if err != nil {
 			return nil, fmt.Errorf("list prompt versions of records: %w", err)
 		}
-		seen[r.V] = true
-	}
-	if err := cur.Err(); err != nil {
-		return nil, fmt.Errorf("list prompt versions of records: %w", err)
+		if n == 0 {
+			continue
+		}
+		r, err := s.GetRun(ctx, id)
+		if err != nil {
+			return nil, fmt.Errorf("list prompt versions of records: %w", err)
+		}
+		seen[r.PromptVersion] = true
 	}
 	vs := make([]string, 0, len(seen))
 	for v := range seen {
@@ -294,9 +294,13 @@ func (s *Store) PromptVersions(ctx context.Context, q RecordQuery) ([]string, er
 	return vs, nil
 }
 
-// CountRecords counts the records q selects (its Limit aside).
+// CountRecords counts the records q selects (its Limit aside), on the record indexes.
 func (s *Store) CountRecords(ctx context.Context, q RecordQuery) (int64, error) {
-	n, err := s.C(Records).CountDocuments(ctx, q.filter())
+	f, none, err := s.recordFilter(ctx, q)
+	if err != nil || none {
+		return 0, err
+	}
+	n, err := s.docs.count(ctx, Records, f)
 	if err != nil {
 		return 0, fmt.Errorf("count records: %w", err)
 	}

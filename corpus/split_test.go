@@ -67,14 +67,14 @@ func TestCreateSplitTakesOverAnInterruptedAttempt(t *testing.T) {
 	host, _ := os.Hostname()
 	// what a process killed half-way leaves: the claim and some members
 	dead := &Split{ID: "s2", Status: SplitCreating, Host: host, PID: 2147483000, CreatedAt: time.Now().UTC()}
-	if _, err := st.C(Splits).InsertOne(ctx, dead); err != nil {
+	if err := st.docs.insert(ctx, Splits, []any{dead})[0]; err != nil {
 		t.Fatal(err)
 	}
 	docs := []any{}
 	for _, m := range fixtureMembers("s2", 10) {
 		docs = append(docs, m)
 	}
-	if _, err := st.C(SplitMembers).InsertMany(ctx, docs); err != nil {
+	if err := firstErr(st.docs.insert(ctx, SplitMembers, docs)); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := st.GetSplit(ctx, "s2"); !errors.Is(err, ErrNotFound) {
@@ -92,11 +92,20 @@ func TestCreateSplitTakesOverAnInterruptedAttempt(t *testing.T) {
 
 	// a live process's claim is respected
 	live := &Split{ID: "s3", Status: SplitCreating, Host: host, PID: os.Getpid(), CreatedAt: time.Now().UTC()}
-	if _, err := st.C(Splits).InsertOne(ctx, live); err != nil {
+	if err := st.docs.insert(ctx, Splits, []any{live})[0]; err != nil {
 		t.Fatal(err)
 	}
 	err := st.CreateSplit(ctx, &Split{ID: "s3"}, fixtureMembers("s3", 2))
 	if !errors.Is(err, ErrSplitExists) || !strings.Contains(err.Error(), "has been creating it") {
 		t.Errorf("CreateSplit(name claimed by a live process) = %v, want ErrSplitExists naming the process", err)
 	}
+}
+
+func firstErr(errs []error) error {
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }

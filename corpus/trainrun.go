@@ -5,10 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"time"
-
-	"go.mongodb.org/mongo-driver/v2/bson"
-	"go.mongodb.org/mongo-driver/v2/mongo"
-	"go.mongodb.org/mongo-driver/v2/mongo/options"
 )
 
 // TrainRun is one training launch on a remote GPU box: what was pushed where, the host key pinned at
@@ -69,8 +65,7 @@ type TrainBox struct {
 
 // SaveTrainRun writes r whole (insert or replace by ID).
 func (s *Store) SaveTrainRun(ctx context.Context, r *TrainRun) error {
-	_, err := s.C(TrainRuns).ReplaceOne(ctx, bson.D{{Key: "_id", Value: r.ID}}, r, options.Replace().SetUpsert(true))
-	if err != nil {
+	if err := s.docs.replace(ctx, TrainRuns, r.ID, r); err != nil {
 		return fmt.Errorf("save train run %s: %w", r.ID, err)
 	}
 	return nil
@@ -79,8 +74,8 @@ func (s *Store) SaveTrainRun(ctx context.Context, r *TrainRun) error {
 // TrainRun loads one train run; ErrNotFound when there is none with that ID.
 func (s *Store) TrainRun(ctx context.Context, id string) (*TrainRun, error) {
 	var r TrainRun
-	err := s.C(TrainRuns).FindOne(ctx, bson.D{{Key: "_id", Value: id}}).Decode(&r)
-	if errors.Is(err, mongo.ErrNoDocuments) {
+	err := decodeOne(ctx, s.docs, TrainRuns, byID(id), &r)
+	if errors.Is(err, ErrNotFound) {
 		return nil, fmt.Errorf("train run %s: %w (see `correctly train list`)", id, ErrNotFound)
 	}
 	if err != nil {
@@ -91,12 +86,8 @@ func (s *Store) TrainRun(ctx context.Context, id string) (*TrainRun, error) {
 
 // TrainRunList returns all train runs, newest first.
 func (s *Store) TrainRunList(ctx context.Context) ([]TrainRun, error) {
-	cur, err := s.C(TrainRuns).Find(ctx, bson.D{}, options.Find().SetSort(bson.D{{Key: "created_at", Value: -1}}))
-	if err != nil {
-		return nil, fmt.Errorf("list train runs: %w", err)
-	}
 	var out []TrainRun
-	if err := cur.All(ctx, &out); err != nil {
+	if err := decodeAll(ctx, s.docs, TrainRuns, query{sort: []order{{"created_at", true}}}, &out); err != nil {
 		return nil, fmt.Errorf("list train runs: %w", err)
 	}
 	return out, nil

@@ -4,9 +4,6 @@ import (
 	"context"
 	"fmt"
 	"time"
-
-	"go.mongodb.org/mongo-driver/v2/bson"
-	"go.mongodb.org/mongo-driver/v2/mongo/options"
 )
 
 // Workers is the collection of live generation workers.
@@ -31,8 +28,7 @@ type Worker struct {
 
 // PutWorker registers or renews a worker.
 func (s *Store) PutWorker(ctx context.Context, w *Worker) error {
-	_, err := s.C(Workers).ReplaceOne(ctx, bson.D{{Key: "_id", Value: w.ID}}, w, options.Replace().SetUpsert(true))
-	if err != nil {
+	if err := s.docs.replace(ctx, Workers, w.ID, w); err != nil {
 		return fmt.Errorf("register worker of run %s: %w", w.RunID, err)
 	}
 	return nil
@@ -40,7 +36,7 @@ func (s *Store) PutWorker(ctx context.Context, w *Worker) error {
 
 // RemoveWorker unregisters a worker; removing one that is not registered is no error.
 func (s *Store) RemoveWorker(ctx context.Context, id string) error {
-	if _, err := s.C(Workers).DeleteOne(ctx, bson.D{{Key: "_id", Value: id}}); err != nil {
+	if _, err := s.docs.remove(ctx, Workers, filter{eq("_id", id)}); err != nil {
 		return fmt.Errorf("unregister worker: %w", err)
 	}
 	return nil
@@ -49,15 +45,15 @@ func (s *Store) RemoveWorker(ctx context.Context, id string) error {
 // LiveWorkers counts the workers alive at now on runID, and those using endpoint (0 when endpoint is
 // empty).
 func (s *Store) LiveWorkers(ctx context.Context, runID, endpoint string, now time.Time) (onRun, onEndpoint int, err error) {
-	live := bson.E{Key: "expires_at", Value: bson.D{{Key: "$gt", Value: now}}}
-	n, err := s.C(Workers).CountDocuments(ctx, bson.D{{Key: "run_id", Value: runID}, live})
+	live := gt("expires_at", now)
+	n, err := s.docs.count(ctx, Workers, filter{eq("run_id", runID), live})
 	if err != nil {
 		return 0, 0, fmt.Errorf("count workers of run %s: %w", runID, err)
 	}
 	if endpoint == "" {
 		return int(n), 0, nil
 	}
-	m, err := s.C(Workers).CountDocuments(ctx, bson.D{{Key: "endpoint", Value: endpoint}, live})
+	m, err := s.docs.count(ctx, Workers, filter{eq("endpoint", endpoint), live})
 	if err != nil {
 		return 0, 0, fmt.Errorf("count workers of the API key: %w", err)
 	}
@@ -67,7 +63,7 @@ func (s *Store) LiveWorkers(ctx context.Context, runID, endpoint string, now tim
 // RunWorkers returns the workers registered on a run, live or not yet expired from the list.
 func (s *Store) RunWorkers(ctx context.Context, runID string) ([]Worker, error) {
 	var out []Worker
-	if err := s.findAll(ctx, Workers, bson.D{{Key: "run_id", Value: runID}}, nil, &out); err != nil {
+	if err := decodeAll(ctx, s.docs, Workers, query{filter: filter{eq("run_id", runID)}}, &out); err != nil {
 		return nil, fmt.Errorf("list workers of run %s: %w", runID, err)
 	}
 	return out, nil

@@ -10,8 +10,7 @@ import (
 	"sync"
 	"time"
 
-	"go.mongodb.org/mongo-driver/v2/bson"
-	"go.mongodb.org/mongo-driver/v2/mongo/options"
+	"github.com/rs/zerolog"
 
 	"github.com/correctly/correctly/corpus"
 	"github.com/correctly/correctly/prompts"
@@ -32,12 +31,12 @@ type Dedup struct {
 	Prompt    string   // schema name, for scope "prompt"
 	Indexed   []string // fields kept in the index besides the compared ones (example retrieval)
 
-	mu      sync.Mutex // guards pending and leading
-	pending []*admission
-	leading bool // a goroutine is admitting batches; the others wait for its verdict
-	// known maps fingerprint IDs to their records, loaded once by Prepare and kept by the admitting
-	// goroutine; the unique index still decides between processes.
-	known map[string]string
+	Log zerolog.Logger
+
+	mu       sync.Mutex // guards pending and leading
+	pending  []*admission
+	leading  bool // a goroutine is admitting batches; the others wait for its verdict
+	prepared bool
 }
 
 // NewDedup configures dedup for a schema: its dedup section, else before with the embedder's
@@ -89,14 +88,6 @@ func (d *Dedup) Ensure(ctx context.Context, field string) error {
 	return d.Prepare(ctx)
 }
 
-// fingerprint is an exact-duplicate key, unique-indexed by _id.
-type fingerprint struct {
-	ID       string `bson:"_id"`
-	RecordID string `bson:"record_id"`
-	Field    string `bson:"field"`
-	Prompt   string `bson:"prompt"`
-}
-
 func (d *Dedup) fingerprintID(field, text string) string {
 	scope := "*"
 	if d.Scope == "prompt" {
@@ -112,37 +103,33 @@ func (d *Dedup) where() map[string]string {
 	return nil
 }
 
-// Prepare makes sure the index holds every accepted record of the scope, rebuilding it from MongoDB
-// when it holds fewer.
+// Prepare makes sure the index holds every accepted record of the scope, rebuilding it from the
+// store when it holds fewer than the accepted records whose field it can index. It reads counts
+// only: a start costs the same at any corpus size.
 func (d *Dedup) Prepare(ctx context.Context) error {
-	cur, err := d.Store.C(corpus.Fingerprints).Find(ctx, bson.D{})
-	if err != nil {
-		return fmt.Errorf("load fingerprints: %w", err)
-	}
-	var fps []fingerprint
-	if err := cur.All(ctx, &fps); err != nil {
-		return fmt.Errorf("load fingerprints: %w", err)
-	}
-	d.known = make(map[string]string, len(fps))
-	for _, fp := range fps {
-		d.known[fp.ID] = fp.RecordID
-	}
 	q := corpus.RecordQuery{Status: corpus.StatusAccepted}
-	n, err := d.Store.C(corpus.Records).CountDocuments(ctx, bson.D{{Key: "status", Value: corpus.StatusAccepted}})
+	n, err := d.Store.CountRecords(ctx, q)
 	if err != nil {
 		return fmt.Errorf("count accepted records: %w", err)
 	}
 	for _, f := range d.indexFields() {
-		have, err := d.Index.Count(ctx, vectors.CollectionName(f, d.Embedder.ID()))
+		coll := vectors.CollectionName(f, d.Embedder.ID())
+		have, err := d.Index.Count(ctx, coll)
 		if err != nil {
 			return err
 		}
-		if int64(have) < n {
+		skipped, err := d.Store.Unindexed(ctx, coll)
+		if err != nil {
+			return err
+		}
+		if int64(have)+skipped < n {
+			d.Log.Info().Str("field", f).Int("indexed", have).Int64("accepted", n).Int64("without the field", skipped).Msg("rebuilding the vector index from the records")
 			if _, err := d.reindexField(ctx, f, q); err != nil {
 				return err
 			}
 		}
 	}
+	d.prepared = true
 	return nil
 }
 
@@ -187,9 +174,11 @@ func (d *Dedup) reindexField(ctx context.Context, field string, q corpus.RecordQ
 		ids, texts, metas = ids[:0], texts[:0], metas[:0]
 		return nil
 	}
+	var skipped int64
 	err := d.Store.EachRecord(ctx, q, func(r *corpus.Record) error {
 		t := text(r.Fields[field])
 		if strings.TrimSpace(t) == "" {
+			skipped++
 			return nil
 		}
 		ids = append(ids, r.ID)
@@ -203,7 +192,10 @@ func (d *Dedup) reindexField(ctx context.Context, field string, q corpus.RecordQ
 	if err != nil {
 		return n, err
 	}
-	return n, flush()
+	if err := flush(); err != nil {
+		return n, err
+	}
+	return n, d.Store.SetUnindexed(ctx, coll, skipped)
 }
 
 // Match is the nearest earlier record found for a text.
@@ -266,12 +258,23 @@ func (d *Dedup) admitBatch(ctx context.Context, batch []*admission) error {
 			}
 		}
 	}
-	if d.known == nil {
+	if !d.prepared {
 		if err := d.Prepare(ctx); err != nil {
 			return err
 		}
 	}
-	known := d.known
+	var ids []string
+	for _, fps := range fpIDs {
+		for _, id := range fps {
+			if id != "" {
+				ids = append(ids, id)
+			}
+		}
+	}
+	known, err := d.Store.FingerprintOwners(ctx, ids)
+	if err != nil {
+		return err
+	}
 	// near: one embedding call per field (outside the lock: it may be a slow API) and one query
 	texts := make([][]string, len(fields))
 	vecs := make([][][]float32, len(fields))
@@ -323,20 +326,23 @@ func (d *Dedup) admitBatch(ctx context.Context, batch []*admission) error {
 	}
 	// fingerprints of the accepted, in one unordered insert; a clash means another process accepted
 	// the same text a moment ago
-	var docs []any
+	var docs []corpus.Fingerprint
 	for _, i := range accepted {
 		for j, id := range fpIDs[i] {
 			if id != "" {
-				docs = append(docs, fingerprint{ID: id, RecordID: batch[i].rec.ID, Field: d.Fields[j], Prompt: batch[i].rec.Prompt})
+				docs = append(docs, corpus.Fingerprint{ID: id, RecordID: batch[i].rec.ID, Field: d.Fields[j], Prompt: batch[i].rec.Prompt})
 			}
 		}
 	}
 	if len(docs) > 0 {
-		_, err := d.Store.C(corpus.Fingerprints).InsertMany(ctx, docs, options.InsertMany().SetOrdered(false))
-		if err != nil && !corpus.IsDuplicate(err) {
-			return fmt.Errorf("store fingerprints: %w", err)
+		clashed := false
+		for _, err := range d.Store.AddFingerprints(ctx, docs) {
+			if err != nil && !corpus.IsDuplicate(err) {
+				return fmt.Errorf("store fingerprints: %w", err)
+			}
+			clashed = clashed || err != nil
 		}
-		if err != nil {
+		if clashed {
 			kept := accepted[:0]
 			for _, i := range accepted {
 				if m := d.clash(ctx, batch[i].rec, fpIDs[i]); m != nil {
@@ -356,17 +362,23 @@ func (d *Dedup) admitBatch(ctx context.Context, batch []*admission) error {
 	// vectors of the accepted, one add per field
 	for fi, f := range fields {
 		var items []vectors.Item
+		var skipped int64
 		for _, i := range accepted {
 			rec := batch[i].rec
 			if text(rec.Fields[f]) == "" {
+				skipped++
 				continue
 			}
 			items = append(items, vectors.Item{ID: rec.ID, Vector: vecs[fi][i], Meta: map[string]string{"prompt": rec.Prompt, "run": rec.RunID}})
 		}
+		coll := vectors.CollectionName(f, d.Embedder.ID())
 		if len(items) > 0 {
-			if err := d.Index.Add(ctx, vectors.CollectionName(f, d.Embedder.ID()), items); err != nil {
+			if err := d.Index.Add(ctx, coll, items); err != nil {
 				return fmt.Errorf("index records: %w", err)
 			}
+		}
+		if err := d.Store.AddUnindexed(ctx, coll, skipped); err != nil {
+			return fmt.Errorf("count records left out of the index: %w", err)
 		}
 	}
 	return nil
@@ -410,9 +422,9 @@ func (d *Dedup) clash(ctx context.Context, rec *corpus.Record, fps []string) *Ma
 		if id == "" {
 			continue
 		}
-		var other fingerprint
-		if d.Store.C(corpus.Fingerprints).FindOne(ctx, bson.D{{Key: "_id", Value: id}}).Decode(&other) == nil && other.RecordID != rec.ID {
-			return &Match{RecordID: other.RecordID, Field: d.Fields[j]}
+		owners, err := d.Store.FingerprintOwners(ctx, []string{id})
+		if owner, ok := owners[id]; err == nil && ok && owner != rec.ID {
+			return &Match{RecordID: owner, Field: d.Fields[j]}
 		}
 	}
 	return nil

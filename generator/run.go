@@ -16,7 +16,6 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
-	"go.mongodb.org/mongo-driver/v2/bson"
 
 	"github.com/correctly/correctly/corpus"
 	"github.com/correctly/correctly/edits"
@@ -562,9 +561,7 @@ func (r *Runner) renewLeases(ctx context.Context, run *corpus.Run, st *state) {
 		if len(slots) == 0 {
 			continue
 		}
-		_, err := r.Store.C(corpus.Claims).UpdateMany(ctx,
-			bson.D{{Key: "run_id", Value: run.ID}, {Key: "owner", Value: r.Owner}, {Key: "slot", Value: bson.D{{Key: "$in", Value: slots}}}},
-			bson.D{{Key: "$set", Value: bson.D{{Key: "expires_at", Value: r.Now().Add(r.LeaseTTL)}}}})
+		err := r.Store.RenewClaims(ctx, run.ID, r.Owner, slots, r.Now().Add(r.LeaseTTL))
 		if err != nil && ctx.Err() == nil {
 			r.Log.Warn().Err(err).Msg("renew leases")
 		}
@@ -641,19 +638,14 @@ func (r *Runner) unregister(run *corpus.Run) {
 func (r *Runner) releaseClaims(run *corpus.Run, slots []int) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	_, err := r.Store.C(corpus.Claims).UpdateMany(ctx,
-		bson.D{{Key: "run_id", Value: run.ID}, {Key: "owner", Value: r.Owner}, {Key: "slot", Value: bson.D{{Key: "$in", Value: slots}}}},
-		bson.D{{Key: "$set", Value: bson.D{{Key: "expires_at", Value: time.Unix(0, 0).UTC()}}}})
-	if err != nil {
+	if err := r.Store.ReleaseClaims(ctx, run.ID, r.Owner, slots); err != nil {
 		r.Log.Warn().Err(err).Msg("release claims")
 	}
 }
 
 func (r *Runner) setRunStatus(ctx context.Context, run *corpus.Run, status, msg string) {
 	run.Status, run.Message, run.UpdatedAt = status, msg, r.Now().UTC()
-	_, err := r.Store.C(corpus.Runs).UpdateOne(ctx, bson.D{{Key: "_id", Value: run.ID}},
-		bson.D{{Key: "$set", Value: bson.D{{Key: "status", Value: status}, {Key: "message", Value: msg}, {Key: "updated_at", Value: run.UpdatedAt}}}})
-	if err != nil {
+	if err := r.Store.SetRunStatus(ctx, run.ID, status, msg, run.UpdatedAt); err != nil {
 		r.Log.Warn().Err(err).Msg("update run status")
 	}
 }
@@ -766,7 +758,7 @@ func (r *Runner) doSlot(ctx context.Context, run *corpus.Run, st *state, p pendi
 
 // write inserts the slot's outcome; the unique (run_id, slot) index makes the first finisher win.
 func (r *Runner) write(ctx context.Context, rec *corpus.Record) error {
-	if err := r.Store.Inserter(corpus.Records).Insert(ctx, rec); err != nil {
+	if err := r.Store.InsertRecord(ctx, rec); err != nil {
 		if corpus.IsDuplicate(err) {
 			return err
 		}

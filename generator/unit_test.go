@@ -573,7 +573,7 @@ func TestResumeFillsSlotsNumberedButNeverClaimed(t *testing.T) {
 	for _, slot := range []int{0, 2} {
 		c := corpus.Claim{ID: fmt.Sprintf("%s/%d/0", run.ID, slot), RunID: run.ID, Slot: slot, Host: "gone", PID: 1,
 			ExpiresAt: time.Now().Add(-time.Minute), CreatedAt: time.Now()}
-		if _, err := g.store.C(corpus.Claims).InsertOne(context.Background(), c); err != nil {
+		if err := g.store.Inserter(corpus.Claims).Insert(context.Background(), c); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -95,11 +95,11 @@ func openSource(tb testing.TB) Source {
 
 func insertRecords(tb testing.TB, st *corpus.Store, recs []corpus.Record) {
 	tb.Helper()
-	docs := make([]any, len(recs))
+	docs := make([]*corpus.Record, len(recs))
 	for i := range recs {
-		docs[i] = recs[i]
+		docs[i] = &recs[i]
 	}
-	if _, err := st.C(corpus.Records).InsertMany(context.Background(), docs); err != nil {
+	if err := st.AddRecords(context.Background(), docs); err != nil {
 		tb.Fatal(err)
 	}
 }

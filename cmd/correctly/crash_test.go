@@ -16,9 +16,9 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
-	"go.mongodb.org/mongo-driver/v2/bson"
 
 	"github.com/correctly/correctly/corpus"
+	"github.com/correctly/correctly/corpus/corpustest"
 	"github.com/correctly/correctly/llmtest"
 	"github.com/correctly/correctly/vectors"
 )
@@ -101,12 +101,8 @@ func checkRun(tb testing.TB, st *corpus.Store, runID string, n int) {
 	if accepted != n {
 		tb.Errorf("accepted = %d, want exactly %d", accepted, n)
 	}
-	cur, err := st.C(corpus.Steps).Find(ctx, bson.D{{Key: "run_id", Value: runID}})
+	steps, err := st.RunSteps(ctx, runID)
 	if err != nil {
-		tb.Fatal(err)
-	}
-	var steps []corpus.Step
-	if err := cur.All(ctx, &steps); err != nil {
 		tb.Fatal(err)
 	}
 	type key struct {
@@ -167,7 +163,7 @@ func TestKilledRunResumesExactly(t *testing.T) {
 	}
 	defer st.Close()
 	checkRun(t, st, runID, 30)
-	steps, _ := st.C(corpus.Steps).CountDocuments(context.Background(), bson.D{{Key: "run_id", Value: runID}})
+	steps, _ := st.CountSteps(context.Background(), runID)
 	// every answer the server gave was stored, except those in flight when the process died
 	if lost := int64(srv.Counts().Answered) - steps; lost > 6 {
 		t.Errorf("server answered %d requests but %d answers are stored: %d paid answers lost (at most the 6 in flight may be)", srv.Counts().Answered, steps, lost)
@@ -211,14 +207,15 @@ func TestTwoWorkersShareOneRun(t *testing.T) {
 	defer srv.Close()
 	srv.Latency = 50 * time.Millisecond // the run lasts seconds, so the second worker joins in time
 	srv.NearDuplicates = 0.3
-	// the test runs the store as a server on a TCP port, as `MONGODB_URI` users would
-	st, err := corpus.Open(context.Background(), corpus.Options{DataDir: t.TempDir(), DB: "workers", Log: zerolog.Nop()})
+	// a MongoDB wire-protocol server on a TCP port, as `MONGODB_URI` users have
+	uri := corpustest.MongoURI(t)
+	st, err := corpus.Open(context.Background(), corpus.Options{URI: uri, DB: "workers", Log: zerolog.Nop()})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer st.Close()
 	data := t.TempDir()
-	env := cliEnv(data, srv.BaseURL(), "MONGODB_URI="+st.URI, "CORRECTLY_DB=workers", "CHROMA_URL="+chroma)
+	env := cliEnv(data, srv.BaseURL(), "MONGODB_URI="+uri, "CORRECTLY_DB=workers", "CHROMA_URL="+chroma)
 
 	first := exec.Command(bin, "generate", "-n", "60", "--seed", "3", "--concurrency", "3", "--max-concurrency", "3")
 	first.Env = env
