@@ -18,10 +18,11 @@ import (
 
 // Migration is what Open moved from a data directory of an earlier version into the embedded store.
 type Migration struct {
-	From      string         `json:"from"`      // FerretDB's directory, as it was
-	KeptAs    string         `json:"kept_as"`   // where it is now, untouched, should anything be missing
-	Documents map[string]int `json:"documents"` // per collection
-	Took      time.Duration  `json:"took_ns"`
+	From      string         `bson:"from" json:"from"`           // FerretDB's directory, as it was
+	KeptAs    string         `bson:"kept_as" json:"kept_as"`     // where it is now, untouched, should anything be missing
+	Documents map[string]int `bson:"documents" json:"documents"` // per collection
+	At        time.Time      `bson:"at" json:"at"`
+	Took      time.Duration  `bson:"-" json:"took_ns,omitempty"`
 }
 
 // migrateFerretDB copies every document of database db in FerretDB's SQLite directory dir (the
@@ -111,15 +112,28 @@ func migrateFerretDB(ctx context.Context, dir, db string, s *Store, log zerolog.
 		}
 		return nil
 	})
-	m.Took = time.Since(start)
+	m.Took, m.At = time.Since(start), time.Now().UTC()
 	if _, err := s.docs.update(ctx, metaColl, filter{eq("_id", "migration")}, bson.D{
 		{Key: "from", Value: m.From}, {Key: "kept_as", Value: m.KeptAs}, {Key: "documents", Value: m.Documents},
-		{Key: "at", Value: time.Now().UTC()},
+		{Key: "at", Value: m.At},
 	}, nil, true); err != nil {
 		return nil, err
 	}
 	log.Info().Str("from", dir).Interface("documents", m.Documents).Dur("took", m.Took).Msg("migrated the embedded store")
 	return m, nil
+}
+
+// PastMigration returns the migration an earlier Open of this store made, or nil.
+func (s *Store) PastMigration(ctx context.Context) (*Migration, error) {
+	var m Migration
+	err := decodeOne(ctx, s.docs, metaColl, byID("migration"), &m)
+	if err == ErrNotFound {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read the migration note: %w", err)
+	}
+	return &m, nil
 }
 
 // metaColl holds the store's own notes (its migration).

@@ -181,13 +181,6 @@ func newCorpusShowCommand(a *app) *cobra.Command {
 	return cmd
 }
 
-type statsView struct {
-	Total    int                       `json:"total"`
-	ByStatus map[string]int            `json:"by_status"`
-	ByReason map[string]int            `json:"by_reason"`
-	ByDim    map[string]map[string]int `json:"by_dim,omitempty"`
-}
-
 func newCorpusStatsCommand(a *app) *cobra.Command {
 	var f recordFilter
 	var by []string
@@ -195,6 +188,9 @@ func newCorpusStatsCommand(a *app) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "stats [--by dim,...]",
 		Short: "Count records by status, reason and dimension values",
+		Long: `Count the records the filters select by status, reject reason and, with --by, the values of
+dimensions. The counts come from each run's summary, kept up to date as records are written, so a
+corpus of a million records is counted as fast as one of ten.`,
 		Example: `  correctly corpus stats
   correctly corpus stats --status accepted --by style,speaker
   correctly corpus stats --run 20261128-153000-ab12 --json`,
@@ -204,28 +200,8 @@ func newCorpusStatsCommand(a *app) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			v := statsView{ByStatus: map[string]int{}, ByReason: map[string]int{}}
-			if len(by) > 0 {
-				v.ByDim = map[string]map[string]int{}
-				for _, d := range by {
-					v.ByDim[d] = map[string]int{}
-				}
-			}
-			err = st.EachRecord(cmd.Context(), f.query(), func(r *corpus.Record) error {
-				v.Total++
-				v.ByStatus[r.Status]++
-				for _, x := range r.Reasons {
-					v.ByReason[x.Code]++
-				}
-				for _, d := range by {
-					val, ok := r.Dims[d]
-					if !ok {
-						val = "(none)"
-					}
-					v.ByDim[d][val]++
-				}
-				return nil
-			})
+			// counted from the runs' summaries, kept as records are written: no record is read
+			v, err := st.CountRecordsBy(cmd.Context(), f.query(), by)
 			if err != nil {
 				return err
 			}

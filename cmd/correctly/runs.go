@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sort"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -49,16 +51,30 @@ index, and store the built-in prompt schemas (correction_script). Safe to run ag
 				}
 				added = append(added, promptView{Name: s.Name, Version: s.Version(), New: isNew})
 			}
-			where := c.DataDir
-			if !st.Embedded {
-				where = "MongoDB server (" + c.DB + ")"
-			} else if err := os.MkdirAll(filepath.Join(c.DataDir, "exports"), 0o755); err != nil {
-				return err
+			where := st.Where
+			if st.Embedded {
+				if err := os.MkdirAll(filepath.Join(c.DataDir, "exports"), 0o700); err != nil {
+					return err
+				}
+			}
+			migration, now := st.Migrated, st.Migrated != nil
+			if migration == nil {
+				if migration, err = st.PastMigration(cmd.Context()); err != nil {
+					return err
+				}
 			}
 			if asJSON {
-				return a.printJSON(map[string]any{"store": where, "embedded": st.Embedded, "prompts": added})
+				return a.printJSON(map[string]any{"store": where, "embedded": st.Embedded, "prompts": added, "migration": migration})
 			}
 			fmt.Fprintf(a.Out, "store: %s\n", where)
+			if migration != nil {
+				when := "migrated"
+				if !now {
+					when = "migrated on " + migration.At.Local().Format("2006-01-02 15:04")
+				}
+				fmt.Fprintf(a.Out, "%s the embedded store of an earlier version: %s (the old files are kept in %s)\n",
+					when, migrationCounts(migration.Documents), migration.KeptAs)
+			}
 			for _, p := range added {
 				state := "present"
 				if p.New {
@@ -72,6 +88,25 @@ index, and store the built-in prompt schemas (correction_script). Safe to run ag
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	return cmd
+}
+
+// migrationCounts lists the documents moved per collection, records first.
+func migrationCounts(docs map[string]int) string {
+	names := make([]string, 0, len(docs))
+	for n := range docs {
+		names = append(names, n)
+	}
+	sort.Slice(names, func(i, j int) bool {
+		if (names[i] == corpus.Records) != (names[j] == corpus.Records) {
+			return names[i] == corpus.Records
+		}
+		return names[i] < names[j]
+	})
+	parts := make([]string, len(names))
+	for i, n := range names {
+		parts[i] = fmt.Sprintf("%d %s", docs[n], n)
+	}
+	return strings.Join(parts, ", ")
 }
 
 func newRunsCommand(a *app) *cobra.Command {
@@ -144,15 +179,21 @@ func newRunsCommand(a *app) *cobra.Command {
 	return cmd
 }
 
-// runStats derives a run's counters from its records, in one query.
+// runStats gives a run's counters from its summary, kept as its records were written: one small read
+// whatever the run's size.
 func runStats(cmd *cobra.Command, st *corpus.Store, run *corpus.Run) (generator.Stats, error) {
-	recs, err := st.RecordOutcomes(cmd.Context(), run.ID)
+	sum, err := st.RunSummary(cmd.Context(), run.ID)
 	if err != nil {
 		return generator.Stats{}, err
 	}
-	s := generator.Stats{RunID: run.ID, Target: run.Target, Reasons: map[string]int{}, Status: run.Status, Message: run.Message}
-	for i := range recs {
-		s.Add(&recs[i])
+	s := generator.Stats{RunID: run.ID, Target: run.Target, Reasons: map[string]int{}, Status: run.Status, Message: run.Message,
+		Accepted: sum.Status[corpus.StatusAccepted], Rejected: sum.Status[corpus.StatusRejected],
+		Failed: sum.Status[corpus.StatusFailed], Duplicate: sum.Status[corpus.StatusDuplicate],
+		Usage: sum.Usage, Cost: sum.Cost}
+	for _, byCode := range sum.Reasons {
+		for code, n := range byCode {
+			s.Reasons[code] += n
+		}
 	}
 	s.WallS = run.UpdatedAt.Sub(run.CreatedAt).Seconds()
 	return s, nil
