@@ -98,3 +98,59 @@ func (in *Inserter) write(ctx context.Context, batch []*insertReq) {
 		r.done <- errs[i]
 	}
 }
+
+// Remover deletes documents of one collection by ID, folding deletes that arrive while another is in
+// flight into one write, as Inserter folds inserts.
+type Remover struct {
+	docs docs
+	coll string
+
+	mu      sync.Mutex
+	pending []string
+	waiters []chan error
+	leading bool
+}
+
+// Remover returns the shared group-commit remover of a collection.
+func (s *Store) Remover(collection string) *Remover {
+	s.insMu.Lock()
+	defer s.insMu.Unlock()
+	if s.removers == nil {
+		s.removers = map[string]*Remover{}
+	}
+	rm, ok := s.removers[collection]
+	if !ok {
+		rm = &Remover{docs: s.docs, coll: collection}
+		s.removers[collection] = rm
+	}
+	return rm
+}
+
+// Remove deletes the document with this ID (none is no error) and returns once it is gone.
+func (rm *Remover) Remove(ctx context.Context, id string) error {
+	done := make(chan error, 1)
+	rm.mu.Lock()
+	rm.pending = append(rm.pending, id)
+	rm.waiters = append(rm.waiters, done)
+	lead := !rm.leading
+	rm.leading = true
+	rm.mu.Unlock()
+	if lead {
+		for {
+			rm.mu.Lock()
+			ids, waiters := rm.pending, rm.waiters
+			rm.pending, rm.waiters = nil, nil
+			if len(ids) == 0 {
+				rm.leading = false
+				rm.mu.Unlock()
+				break
+			}
+			rm.mu.Unlock()
+			_, err := rm.docs.remove(context.WithoutCancel(ctx), rm.coll, filter{in("_id", ids)})
+			for _, w := range waiters {
+				w <- err
+			}
+		}
+	}
+	return <-done
+}

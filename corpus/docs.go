@@ -142,7 +142,7 @@ var collections = []collection{
 	{Prompts, []index{idx(false, "name", "-created_at"), idx(false, "-created_at")}},
 	{Runs, []index{idx(false, "-created_at"), idx(false, "prompt", "prompt_version")}},
 	// a claim is unique per (run, slot, attempt): the insert that wins owns the slot
-	{Claims, []index{idx(true, "run_id", "slot", "attempt"), idx(false, "run_id", "owner")}},
+	{Claims, []index{idx(true, "run_id", "slot", "attempt"), idx(false, "run_id", "owner", "slot")}},
 	{Steps, []index{idx(false, "run_id", "slot", "created_at")}},
 	// one outcome per (run, slot): the first finisher wins
 	{Records, []index{idx(true, "run_id", "slot"), idx(false, "status", "run_id", "slot")}},

@@ -148,6 +148,7 @@ type Record struct {
 	Usage         Usage             `bson:"usage" json:"usage"`
 	Cost          float64           `bson:"cost" json:"cost"`
 	LatencyMS     int64             `bson:"latency_ms" json:"latency_ms"`
+	Worker        string            `bson:"worker,omitempty" json:"worker,omitempty"` // the worker that wrote it (host/pid/token)
 	CreatedAt     time.Time         `bson:"created_at" json:"created_at"`
 
 	Extra map[string]any `bson:",inline" json:"extra,omitempty"`

@@ -150,6 +150,86 @@ func (s *Store) RunClaims(ctx context.Context, runID string) ([]Claim, error) {
 	return out, nil
 }
 
+// FinishClaim removes the claim of a slot whose outcome is written: the record guards the slot from
+// then on, so the claims of a run are only its unfinished slots, and reading them stays cheap
+// however long the run.
+func (s *Store) FinishClaim(ctx context.Context, claimID string) error {
+	if err := s.Remover(Claims).Remove(ctx, claimID); err != nil {
+		return fmt.Errorf("finish claim %s: %w", claimID, err)
+	}
+	return nil
+}
+
+// FinishClaims removes several claims of finished slots at once.
+func (s *Store) FinishClaims(ctx context.Context, ids []string) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	if _, err := s.docs.remove(ctx, Claims, filter{in("_id", ids)}); err != nil {
+		return fmt.Errorf("finish claims: %w", err)
+	}
+	return nil
+}
+
+// RecordSlots returns which of the given slots of a run have an outcome.
+func (s *Store) RecordSlots(ctx context.Context, runID string, slots []int) (map[int]bool, error) {
+	out := map[int]bool{}
+	const batch = 500
+	for lo := 0; lo < len(slots); lo += batch {
+		hi := min(lo+batch, len(slots))
+		err := s.docs.find(ctx, Records, query{filter: filter{eq("run_id", runID), in("slot", slots[lo:hi])}, sort: recordOrder}, func(raw bson.Raw) error {
+			if v, err := raw.LookupErr("slot"); err == nil {
+				if n, ok := v.AsInt64OK(); ok {
+					out[int(n)] = true
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, fmt.Errorf("read outcomes of run %s: %w", runID, err)
+		}
+	}
+	return out, nil
+}
+
+// AllRecordSlots returns the slots of a run that have an outcome.
+func (s *Store) AllRecordSlots(ctx context.Context, runID string) (map[int]bool, error) {
+	out := map[int]bool{}
+	err := s.docs.find(ctx, Records, query{filter: filter{eq("run_id", runID)}, sort: recordOrder}, func(raw bson.Raw) error {
+		if v, err := raw.LookupErr("slot"); err == nil {
+			if n, ok := v.AsInt64OK(); ok {
+				out[int(n)] = true
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read outcomes of run %s: %w", runID, err)
+	}
+	return out, nil
+}
+
+// MaxSlot returns the highest slot of a run that was claimed or has an outcome, -1 when none.
+func (s *Store) MaxSlot(ctx context.Context, runID string) (int, error) {
+	top := -1
+	read := func(raw bson.Raw) error {
+		if v, err := raw.LookupErr("slot"); err == nil {
+			if n, ok := v.AsInt64OK(); ok {
+				top = max(top, int(n))
+			}
+		}
+		return nil
+	}
+	byRun := filter{eq("run_id", runID)}
+	if err := s.docs.find(ctx, Records, query{filter: byRun, sort: []order{{"run_id", true}, {"slot", true}}, limit: 1}, read); err != nil {
+		return 0, fmt.Errorf("read the last slot of run %s: %w", runID, err)
+	}
+	if err := s.docs.find(ctx, Claims, query{filter: byRun, sort: []order{{"run_id", true}, {"slot", true}, {"attempt", true}}, limit: 1}, read); err != nil {
+		return 0, fmt.Errorf("read the last slot of run %s: %w", runID, err)
+	}
+	return top, nil
+}
+
 // RenewClaims extends the leases of the given slots of a run that owner holds, until expires.
 func (s *Store) RenewClaims(ctx context.Context, runID, owner string, slots []int, expires time.Time) error {
 	_, err := s.docs.update(ctx, Claims, filter{eq("run_id", runID), eq("owner", owner), in("slot", slots)},

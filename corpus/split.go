@@ -294,11 +294,19 @@ func (s *Store) PromptVersions(ctx context.Context, q RecordQuery) ([]string, er
 	return vs, nil
 }
 
-// CountRecords counts the records q selects (its Limit aside), on the record indexes.
+// CountRecords counts the records q selects (its Limit aside), on the record indexes, or from the
+// runs' summaries when q selects every record.
 func (s *Store) CountRecords(ctx context.Context, q RecordQuery) (int64, error) {
 	f, none, err := s.recordFilter(ctx, q)
 	if err != nil || none {
 		return 0, err
+	}
+	if len(f) == 0 {
+		c, err := s.CountRecordsBy(ctx, q, nil)
+		if err != nil {
+			return 0, err
+		}
+		return int64(c.Total), nil
 	}
 	n, err := s.docs.count(ctx, Records, f)
 	if err != nil {

@@ -49,6 +49,7 @@ type Store struct {
 	unlock    func()
 	insMu     sync.Mutex
 	inserters map[string]*Inserter
+	removers  map[string]*Remover
 }
 
 // Open connects to the MongoDB server at o.URI, or opens the embedded store in o.DataDir when o.URI

@@ -109,8 +109,17 @@ func dropKeys(d bson.D, keys ...string) bson.D {
 
 // RunSummary returns the counts of one run's records. A summary that disagrees with the number of
 // records stored (records written by an earlier version, or a crash between a record and its count)
-// is rebuilt from the records first.
+// is rebuilt from the records first; that of a running run may lag behind its last group commits.
 func (s *Store) RunSummary(ctx context.Context, runID string) (*Summary, error) {
+	return s.runSummary(ctx, runID, false)
+}
+
+// RunCounts is RunSummary exactly: it never lags, whatever the run's state.
+func (s *Store) RunCounts(ctx context.Context, runID string) (*Summary, error) {
+	return s.runSummary(ctx, runID, true)
+}
+
+func (s *Store) runSummary(ctx context.Context, runID string, exact bool) (*Summary, error) {
 	var sum Summary
 	err := decodeOne(ctx, s.docs, Summaries, byID(runID), &sum)
 	if err != nil && err != ErrNotFound {
@@ -122,7 +131,7 @@ func (s *Store) RunSummary(ctx context.Context, runID string) (*Summary, error) 
 	}
 	if lag := n - int64(sum.Records); lag != 0 {
 		// a run being written counts its last group commits a moment after storing them
-		if lag < 0 || lag > inFlightRecords || !s.running(ctx, runID) {
+		if exact || lag < 0 || lag > inFlightRecords || !s.running(ctx, runID) {
 			return s.rebuildSummary(ctx, runID)
 		}
 	}

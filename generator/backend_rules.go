@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/correctly/correctly/corpus"
 	"github.com/correctly/correctly/mistakes"
@@ -19,6 +20,24 @@ type RulesBackend struct {
 	// Texts are the clean inputs; slot i of a run takes the i-th text of a seeded permutation, so a
 	// run goes through every text once before any repeats.
 	Texts []mistakes.Text
+
+	mu    sync.Mutex
+	perms map[int64][]int // the permutation of each run seed, made once
+}
+
+// perm returns the permutation of the texts for a run seed.
+func (b *RulesBackend) perm(seed int64) []int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if p, ok := b.perms[seed]; ok {
+		return p
+	}
+	if b.perms == nil {
+		b.perms = map[int64][]int{}
+	}
+	p := rand.New(rand.NewPCG(uint64(seed), 0x5eed)).Perm(len(b.Texts))
+	b.perms[seed] = p
+	return p
 }
 
 // Produces lists the fields the rules backend fills; there is no translation.
@@ -29,7 +48,7 @@ func (b *RulesBackend) Produce(_ context.Context, s *Slot, _ func(*corpus.Step) 
 	if len(b.Texts) == 0 {
 		return nil, errors.New("rules backend has no source text: give --source FILE with one clean text a line")
 	}
-	perm := rand.New(rand.NewPCG(uint64(s.Run.Seed), 0x5eed)).Perm(len(b.Texts))
+	perm := b.perm(s.Run.Seed)
 	rng := rand.New(rand.NewPCG(uint64(s.Run.Seed), uint64(s.Index)+1))
 	var res mistakes.Result
 	var text mistakes.Text

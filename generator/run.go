@@ -155,6 +155,10 @@ type state struct {
 	stop     string       // run status to end with, once set no new slot is claimed
 	message  string
 	wake     chan struct{}
+
+	refreshMu   sync.Mutex // one refresh of the run's state at a time
+	refreshed   time.Time  // when the last refresh ended
+	refreshMore bool       // and what it said
 }
 
 func (st *state) notify() {
@@ -308,7 +312,10 @@ spawn:
 	return stats, nil
 }
 
-// load derives the run's state from its records and claims: one query each.
+// load derives the run's state from the store: its counts from the run's summary, its open slots
+// from the claims left (a claim is removed once its slot's outcome is written, so these are the
+// slots in flight or abandoned), and the next fresh slot from the highest slot seen. Its cost does
+// not grow with the run.
 func (r *Runner) load(ctx context.Context, run *corpus.Run) (*state, error) {
 	st := &state{
 		stats:    Stats{RunID: run.ID, Target: run.Target, Reasons: map[string]int{}},
@@ -317,46 +324,76 @@ func (r *Runner) load(ctx context.Context, run *corpus.Run) (*state, error) {
 		failures: map[int]int{},
 		wake:     make(chan struct{}),
 	}
-	recs, err := r.Store.RecordOutcomes(ctx, run.ID)
+	sum, err := r.Store.RunCounts(ctx, run.ID)
 	if err != nil {
 		return nil, err
 	}
-	done := make(map[int]bool, len(recs))
-	for i := range recs {
-		done[recs[i].Slot] = true
-		st.stats.Add(&recs[i])
+	st.stats.Accepted, st.stats.Rejected = sum.Status[corpus.StatusAccepted], sum.Status[corpus.StatusRejected]
+	st.stats.Failed, st.stats.Duplicate = sum.Status[corpus.StatusFailed], sum.Status[corpus.StatusDuplicate]
+	for _, byCode := range sum.Reasons {
+		for code, n := range byCode {
+			st.stats.Reasons[code] += n
+		}
 	}
+	st.stats.Usage, st.stats.Cost = sum.Usage, sum.Cost
 	claims, err := r.Store.RunClaims(ctx, run.ID)
 	if err != nil {
 		return nil, err
 	}
 	top := map[int]corpus.Claim{}
+	slots := make([]int, 0, len(claims))
 	for _, c := range claims {
 		if cur, ok := top[c.Slot]; !ok || c.Attempt > cur.Attempt {
+			if !ok {
+				slots = append(slots, c.Slot)
+			}
 			top[c.Slot] = c
 		}
-		st.next = max(st.next, c.Slot+1)
-	}
-	now := r.Now()
-	slots := make([]int, 0, len(top))
-	for s := range top {
-		slots = append(slots, s)
 	}
 	sort.Ints(slots)
+	done, err := r.Store.RecordSlots(ctx, run.ID, slots)
+	if err != nil {
+		return nil, err
+	}
+	// claims of finished slots are left by an earlier version or a crash between the outcome and
+	// the claim's removal: remove them, so that the next read is cheap
+	var finished []string
+	for _, c := range claims {
+		if done[c.Slot] {
+			finished = append(finished, c.ID)
+		}
+	}
+	if err := r.Store.FinishClaims(ctx, finished); err != nil {
+		r.Log.Warn().Err(err).Msg("remove claims of finished slots")
+	}
+	last, err := r.Store.MaxSlot(ctx, run.ID)
+	if err != nil {
+		return nil, err
+	}
+	st.next = last + 1
+	now := r.Now()
+	open := 0
 	for _, s := range slots {
-		c := top[s]
 		if done[s] {
 			continue
 		}
-		if r.claimIsStale(c, now) {
+		open++
+		if c := top[s]; r.claimIsStale(c, now) {
 			st.queue = append(st.queue, pending{s, c.Attempt + 1})
 		}
 	}
-	// a slot below the highest claim that has neither claim nor record was numbered but never
-	// claimed (its claim was still in flight when the process died): it is open
-	for s := 0; s < st.next; s++ {
-		if _, claimed := top[s]; !claimed && !done[s] {
-			st.queue = append(st.queue, pending{s, 0})
+	// a slot below the highest that has neither claim nor outcome was numbered but never claimed
+	// (its claim was in flight when the process died): it is open. Outcomes and open claims
+	// account for every slot when there is none, and only then is no slot read.
+	if int64(sum.Records)+int64(open) < int64(st.next) {
+		all, err := r.Store.AllRecordSlots(ctx, run.ID)
+		if err != nil {
+			return nil, err
+		}
+		for s := 0; s < st.next; s++ {
+			if _, claimed := top[s]; !claimed && !all[s] {
+				st.queue = append(st.queue, pending{s, 0})
+			}
 		}
 	}
 	sort.Slice(st.queue, func(i, j int) bool { return st.queue[i].slot < st.queue[j].slot })
@@ -490,6 +527,21 @@ func (r *Runner) overBudget(run *corpus.Run, st *state) bool {
 // refresh re-reads outcomes written by other workers and stale claims; it reports whether the run may
 // still have work for this worker.
 func (r *Runner) refresh(ctx context.Context, run *corpus.Run, st *state) (bool, error) {
+	// one refresh at a time: the workers that wait for it take its answer instead of asking again
+	asked := time.Now()
+	st.refreshMu.Lock()
+	defer st.refreshMu.Unlock()
+	if st.refreshed.After(asked) {
+		return st.refreshMore, nil
+	}
+	more, err := r.refreshOnce(ctx, run, st)
+	if err == nil {
+		st.refreshed, st.refreshMore = time.Now(), more
+	}
+	return more, err
+}
+
+func (r *Runner) refreshOnce(ctx context.Context, run *corpus.Run, st *state) (bool, error) {
 	fresh, err := r.load(ctx, run)
 	if err != nil {
 		return true, err
@@ -529,7 +581,7 @@ func (r *Runner) refresh(ctx context.Context, run *corpus.Run, st *state) (bool,
 func (r *Runner) claim(ctx context.Context, run *corpus.Run, p pending) (bool, error) {
 	now := r.Now()
 	c := corpus.Claim{
-		ID: fmt.Sprintf("%s/%d/%d", run.ID, p.slot, p.attempt), RunID: run.ID, Slot: p.slot, Attempt: p.attempt,
+		ID: claimID(run, p), RunID: run.ID, Slot: p.slot, Attempt: p.attempt,
 		Host: r.Host, PID: r.PID, Owner: r.Owner, ExpiresAt: now.Add(r.LeaseTTL), CreatedAt: now,
 	}
 	err := r.Store.Inserter(corpus.Claims).Insert(ctx, c)
@@ -708,6 +760,7 @@ func (r *Runner) doSlot(ctx context.Context, run *corpus.Run, st *state, p pendi
 			finish(nil, false)
 			return werr
 		}
+		r.finishClaim(ctx, run, p)
 		finish(rec, false)
 		return nil
 	}
@@ -747,14 +800,28 @@ func (r *Runner) doSlot(ctx context.Context, run *corpus.Run, st *state, p pendi
 	}
 	if err := r.write(ctx, rec); err != nil {
 		if corpus.IsDuplicate(err) {
+			r.finishClaim(ctx, run, p)
 			finish(nil, false) // another worker finished this slot first
 			return nil
 		}
 		return fail(err)
 	}
+	r.finishClaim(ctx, run, p)
 	finish(rec, false)
 	return nil
 }
+
+// finishClaim removes the claims of a slot whose outcome is written: its own and those of the
+// attempts before it (a dead worker's, taken over).
+func (r *Runner) finishClaim(ctx context.Context, run *corpus.Run, p pending) {
+	for a := 0; a <= p.attempt; a++ {
+		if err := r.Store.FinishClaim(context.WithoutCancel(ctx), claimID(run, pending{p.slot, a})); err != nil {
+			r.Log.Warn().Err(err).Int("slot", p.slot).Msg("remove the claim of a finished slot")
+		}
+	}
+}
+
+func claimID(run *corpus.Run, p pending) string { return fmt.Sprintf("%s/%d/%d", run.ID, p.slot, p.attempt) }
 
 // write inserts the slot's outcome; the unique (run_id, slot) index makes the first finisher win.
 func (r *Runner) write(ctx context.Context, rec *corpus.Record) error {
@@ -771,7 +838,7 @@ func (r *Runner) newRecord(run *corpus.Run, slot *Slot, prod *Product) *corpus.R
 	rec := &corpus.Record{
 		ID: RecordID(run.ID, slot.Index), RunID: run.ID, Slot: slot.Index,
 		Prompt: run.Prompt, PromptVersion: run.PromptVersion, Backend: run.Backend,
-		Dims: slot.Dims, Status: corpus.StatusAccepted, Fields: map[string]any{}, CreatedAt: r.Now().UTC(),
+		Dims: slot.Dims, Status: corpus.StatusAccepted, Fields: map[string]any{}, Worker: r.Owner, CreatedAt: r.Now().UTC(),
 	}
 	if prod == nil {
 		return rec

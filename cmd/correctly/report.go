@@ -111,14 +111,21 @@ func buildReport(ctx context.Context, st *corpus.Store, o reportOptions) (*repor
 			queries = append(queries, corpus.RecordQuery{RunIDs: o.Runs, Prompt: p})
 		}
 	}
-	seen := map[string]bool{}
+	// several --prompt filters may select a record twice; one filter never does, and then no
+	// record ID is held
+	var seen map[string]bool
+	if len(queries) > 1 {
+		seen = map[string]bool{}
+	}
 	versions := map[string]bool{}
 	for _, q := range queries {
 		err := st.EachRecord(ctx, q, func(r *corpus.Record) error {
-			if seen[r.ID] {
-				return nil
+			if seen != nil {
+				if seen[r.ID] {
+					return nil
+				}
+				seen[r.ID] = true
 			}
-			seen[r.ID] = true
 			versions[r.PromptVersion] = true
 			r.Steps = nil
 			b.Add(r)

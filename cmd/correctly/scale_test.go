@@ -99,7 +99,7 @@ func (fx *fixture) env() []string {
 }
 
 // fixtureVersion changes when the way fixtures are made changes, so that stale ones are rebuilt.
-const fixtureVersion = "v1"
+const fixtureVersion = "v2"
 
 func scaleFixture(tb testing.TB, bin string, size int) *fixture {
 	tb.Helper()
