@@ -821,7 +821,9 @@ func (r *Runner) finishClaim(ctx context.Context, run *corpus.Run, p pending) {
 	}
 }
 
-func claimID(run *corpus.Run, p pending) string { return fmt.Sprintf("%s/%d/%d", run.ID, p.slot, p.attempt) }
+func claimID(run *corpus.Run, p pending) string {
+	return fmt.Sprintf("%s/%d/%d", run.ID, p.slot, p.attempt)
+}
 
 // write inserts the slot's outcome; the unique (run_id, slot) index makes the first finisher win.
 func (r *Runner) write(ctx context.Context, rec *corpus.Record) error {
