@@ -163,3 +163,58 @@ func TestLostIndexIsRebuiltFromTheRecords(t *testing.T) {
 		t.Errorf("Similar(accepted text) = %v, %v; want the record itself at distance 0", ns, err)
 	}
 }
+
+// countingEmbedder counts the texts it embeds.
+type countingEmbedder struct {
+	vectors.Embedder
+	texts int
+}
+
+func (c *countingEmbedder) Embed(ctx context.Context, texts []string) ([][]float32, error) {
+	c.texts += len(texts)
+	return c.Embedder.Embed(ctx, texts)
+}
+
+func TestPrepareDoesNotReembedRecordsThatLackTheField(t *testing.T) {
+	g := newRig(t)
+	ctx := context.Background()
+	dir := t.TempDir()
+	open := func() (*Dedup, *countingEmbedder, func()) {
+		idx, err := vectors.OpenEmbedded(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		emb := &countingEmbedder{Embedder: vectors.NewHash()}
+		return NewDedup(g.store, idx, emb, g.schema, 0), emb, func() { idx.Close() }
+	}
+	d, emb, closeIndex := open()
+	r := g.runner(t, 4)
+	r.Dedup = d
+	run := g.newRun(t, 10)
+	if _, err := r.Run(ctx, run); err != nil {
+		t.Fatal(err)
+	}
+	closeIndex()
+	// an accepted record without the compared field (imported, or from a schema without it)
+	odd := &corpus.Record{ID: "odd-00000", RunID: "odd", Slot: 0, Prompt: g.schema.Name, Status: corpus.StatusAccepted,
+		Fields: map[string]any{"after": "Nothing to compare."}}
+	if err := g.store.AddRecords(ctx, []*corpus.Record{odd}); err != nil {
+		t.Fatal(err)
+	}
+	d, emb, closeIndex = open()
+	if err := d.Prepare(ctx); err != nil { // the index does not know about it yet: it is rebuilt once
+		t.Fatal(err)
+	}
+	closeIndex()
+	if emb.texts != 10 {
+		t.Errorf("the first Prepare embedded %d texts, want the 10 with the field", emb.texts)
+	}
+	d, emb, closeIndex = open()
+	defer closeIndex()
+	if err := d.Prepare(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if emb.texts != 0 {
+		t.Errorf("the next start embedded %d texts again, want none: the index lacks only the record without the field", emb.texts)
+	}
+}

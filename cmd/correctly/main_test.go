@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -36,8 +37,9 @@ func TestScripts(t *testing.T) {
 			return nil
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
-			"llm":   llmCommand,
-			"runid": runIDCommand,
+			"llm":      llmCommand,
+			"runid":    runIDCommand,
+			"disjoint": disjointCommand,
 		},
 	})
 }
@@ -103,4 +105,41 @@ func runIDCommand(ts *testscript.TestScript, neg bool, args []string) {
 		ts.Fatalf("runid: stdout holds no runs list: %v", err)
 	}
 	ts.Setenv(args[0], runs[0].ID)
+}
+
+// disjointCommand fails unless the records of two raw exports share no value of a dimension, and
+// both hold records: disjoint DIM A.jsonl B.jsonl
+func disjointCommand(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 3 {
+		ts.Fatalf("usage: disjoint DIM A.jsonl B.jsonl")
+	}
+	values := func(file string) map[string]bool {
+		out := map[string]bool{}
+		for _, line := range strings.Split(strings.TrimSpace(ts.ReadFile(file)), "\n") {
+			var r struct {
+				Dims map[string]string `json:"dims"`
+			}
+			if err := json.Unmarshal([]byte(line), &r); err != nil {
+				ts.Fatalf("%s: %v", file, err)
+			}
+			out[r.Dims[args[0]]] = true
+		}
+		if len(out) == 0 {
+			ts.Fatalf("%s holds no record", file)
+		}
+		return out
+	}
+	a, b := values(args[1]), values(args[2])
+	var shared []string
+	for v := range a {
+		if b[v] {
+			shared = append(shared, v)
+		}
+	}
+	if len(shared) > 0 && !neg {
+		ts.Fatalf("%s values in both parts: %q", args[0], shared)
+	}
+	if len(shared) == 0 && neg {
+		ts.Fatalf("no %s value is in both parts", args[0])
+	}
 }
