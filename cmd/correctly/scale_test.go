@@ -12,7 +12,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -203,7 +202,9 @@ func runScaleCLI(tb testing.TB, bin string, env []string, args ...string) []byte
 	return out
 }
 
-// runMeasured runs the binary once and returns its wall time in seconds and peak RSS in MB.
+// runMeasured runs the binary once and returns its wall time in seconds and peak RSS in MB. The peak
+// is the child's VmHWM, read from /proc while it runs: the rusage wait4 returns would count the
+// memory of this test process, which the child holds for an instant after fork, before its exec.
 func runMeasured(tb testing.TB, bin string, env []string, args ...string) (float64, float64) {
 	tb.Helper()
 	cmd := exec.Command(bin, args...)
@@ -211,10 +212,42 @@ func runMeasured(tb testing.TB, bin string, env []string, args ...string) (float
 	var stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = nil, &stderr
 	start := time.Now()
-	if err := cmd.Run(); err != nil {
-		tb.Fatalf("correctly %s: %v\n%s", strings.Join(args, " "), err, stderr.String())
+	if err := cmd.Start(); err != nil {
+		tb.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	status := fmt.Sprintf("/proc/%d/status", cmd.Process.Pid)
+	var peakKB float64
+	var err error
+	for running := true; running; {
+		select {
+		case err = <-done:
+			running = false
+		case <-time.After(2 * time.Millisecond):
+			if kb := vmHWM(status); kb > peakKB {
+				peakKB = kb
+			}
+		}
 	}
 	wall := time.Since(start).Seconds()
-	ru := cmd.ProcessState.SysUsage().(*syscall.Rusage)
-	return wall, float64(ru.Maxrss) / 1024
+	if err != nil {
+		tb.Fatalf("correctly %s: %v\n%s", strings.Join(args, " "), err, stderr.String())
+	}
+	return wall, peakKB / 1024
+}
+
+// vmHWM reads a process's peak resident set size in kB from its /proc status, 0 when gone.
+func vmHWM(status string) float64 {
+	b, err := os.ReadFile(status)
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			kb, _ := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 64)
+			return kb
+		}
+	}
+	return 0
 }
