@@ -167,6 +167,17 @@ var jobs = []job{
 			{Name: "BenchmarkEngineThroughput/.*", Unit: "lost_records", Op: "<=", Value: 0},
 		},
 		Note: "zero-latency fake LLM server, embedded store; llm and llm-nodedup at --concurrency 16, llm-adaptive with no flag"},
+	{Pkg: "cmd/correctly", Bench: "^BenchmarkCorpusAtScale$", Benchtime: "1x", Timeout: 90 * time.Minute,
+		Goals: []goal{
+			{Name: "BenchmarkCorpusAtScale/list.*/records=1000000", Unit: "ms", Op: "<=", Value: 200},
+			{Name: "BenchmarkCorpusAtScale/list.*/records=1000000", Unit: "MB_RSS", Op: "<=", Value: 200},
+			{Name: "BenchmarkCorpusAtScale/(show|runs-show)/records=1000000", Unit: "ms", Op: "<=", Value: 100},
+			{Name: "BenchmarkCorpusAtScale/stats.*/records=1000000", Unit: "ms", Op: "<=", Value: 2000},
+			{Name: "BenchmarkCorpusAtScale/start/records=1000000", Unit: "ms", Op: "<=", Value: 1000},
+			{Name: "BenchmarkCorpusAtScale/report/records=1000000", Unit: "ms", Op: "<=", Value: 60000},
+			{Name: "BenchmarkCorpusAtScale/report/records=1000000", Unit: "MB_RSS", Op: "<=", Value: 500},
+		},
+		Note: "the CLI binary against embedded corpora of 20k, 200k and 1M records made by `generate --backend rules --source FILE --no-dedup` (built once into the user cache, about 10 minutes for the million); median wall time of 3 runs (fastest and slowest beside it) and peak RSS (VmHWM)"},
 	{Pkg: "trainer", Bench: ".", Benchtime: "1x", Timeout: 20 * time.Minute,
 		Goals: []goal{
 			{Name: "BenchmarkPush256MiB.*", Unit: "push/scp", Op: ">=", Value: 0.9},
