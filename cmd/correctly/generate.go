@@ -430,6 +430,15 @@ func progressLine(s generator.Stats, p generator.Pace, reqRate, accRate float64)
 	if n := s.Rejected + s.Duplicate + s.Failed; n > 0 {
 		fmt.Fprintf(&b, " (rejected %d, dup %d, failed %d)", s.Rejected, s.Duplicate, s.Failed)
 	}
+	fmt.Fprintf(&b, "  %.1f records/s", accRate)
+	if p.Answers == 0 && p.RPM == 0 && p.TPM == 0 {
+		// an offline backend, or no answer yet: nothing to say about requests
+		if left := s.Target - s.Accepted; left > 0 && accRate > 0 {
+			fmt.Fprintf(&b, "  ETA %s", (time.Duration(float64(left) / accRate * float64(time.Second))).Round(time.Second))
+		}
+		fmt.Fprintf(&b, "  $%.4f", s.Cost)
+		return b.String()
+	}
 	fmt.Fprintf(&b, "  %.1f req/s", reqRate)
 	switch {
 	case p.RPM > 0 && p.TPM > 0:
