@@ -291,6 +291,9 @@ func TestPreflightRefusesABoxThatWouldWasteTheRent(t *testing.T) {
 				if err != nil {
 					t.Fatalf("Push = %v, want it accepted", err)
 				}
+				// The accepted run trains in the test's directory: let it end before the
+				// directory is removed.
+				waitState(t, c, res.Run, func(s Status) bool { return s.Terminal() })
 				return
 			}
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
