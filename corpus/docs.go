@@ -153,6 +153,9 @@ var collections = []collection{
 	{Workers, []index{idx(false, "run_id", "expires_at"), idx(false, "endpoint", "expires_at")}},
 	{Locks, nil},
 	{Summaries, nil},
+	{Evals, []index{idx(false, "-created_at")}},
+	// one answer per (eval, item): a resumed eval asks only for the missing ones
+	{Predictions, []index{idx(true, "eval_id", "index")}},
 }
 
 func collectionNamed(name string) (collection, bool) {

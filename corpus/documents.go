@@ -151,5 +151,9 @@ type Record struct {
 	Worker        string            `bson:"worker,omitempty" json:"worker,omitempty"` // the worker that wrote it (host/pid/token)
 	CreatedAt     time.Time         `bson:"created_at" json:"created_at"`
 
+	// Negative marks a slot that the schema's negatives share asked for a text needing no
+	// correction: its correction is the text itself, and its points say so.
+	Negative bool `bson:"negative,omitempty" json:"negative,omitempty"`
+
 	Extra map[string]any `bson:",inline" json:"extra,omitempty"`
 }

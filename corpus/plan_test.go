@@ -162,6 +162,19 @@ func exercise(t *testing.T, st *Store) []string {
 	call("Unindexed", err)
 	_, err = st.PastMigration(ctx)
 	call("PastMigration", err)
+	ev := &Eval{ID: "e", Model: "m", CreatedAt: time.Now()}
+	call("CreateEval", st.CreateEval(ctx, ev))
+	call("SaveEval", st.SaveEval(ctx, ev))
+	_, err = st.GetEval(ctx, "e")
+	call("GetEval", err)
+	_, err = st.EvalList(ctx, 20)
+	call("EvalList", err)
+	_, err = st.AddPrediction(ctx, &Prediction{EvalID: "e", Index: 0})
+	call("AddPrediction", err)
+	_, err = st.AddPredictions(ctx, []Prediction{{EvalID: "e", Index: 1}})
+	call("AddPredictions", err)
+	_, err = st.EvalPredictions(ctx, "e")
+	call("EvalPredictions", err)
 	return called
 }
 

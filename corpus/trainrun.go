@@ -35,6 +35,13 @@ type TrainRun struct {
 	CreatedAt          time.Time      `bson:"created_at" json:"created_at"`
 	UpdatedAt          time.Time      `bson:"updated_at" json:"updated_at"`
 
+	// What the bundle's manifest says trained the model: its split, the prompt versions of its
+	// records, the base model, and the records of its test part in the order of data/test.jsonl.
+	SplitID        string   `bson:"split_id,omitempty" json:"split_id,omitempty"`
+	PromptVersions []string `bson:"prompt_versions,omitempty" json:"prompt_versions,omitempty"`
+	BaseModel      string   `bson:"base_model,omitempty" json:"base_model,omitempty"`
+	TestRecords    []string `bson:"test_records,omitempty" json:"test_records,omitempty"`
+
 	Extra map[string]any `bson:",inline" json:"extra,omitempty"`
 }
 

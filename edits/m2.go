@@ -22,9 +22,17 @@ type M2Edit struct {
 	Correction string // corrected tokens joined by " "; "" for a deletion
 }
 
+// M2Error is a line of an M2 file that does not parse.
+type M2Error struct {
+	Line int // 1-based
+	Msg  string
+}
+
+func (e *M2Error) Error() string { return fmt.Sprintf("read m2 line %d: %s", e.Line, e.Msg) }
+
 // ReadM2 parses an M2 file: "S" lines open a sentence, "A start end|||type|||correction|||...|||id"
-// lines add an edit for annotator id, blank lines separate sentences. It returns an error naming the
-// line for a malformed "A" line or an "A" line before any "S" line.
+// lines add an edit for annotator id, blank lines separate sentences. It returns an *M2Error naming
+// the line for a malformed "A" line or an "A" line before any "S" line.
 func ReadM2(r io.Reader) ([]M2Sentence, error) {
 	var out []M2Sentence
 	sc := bufio.NewScanner(r)
@@ -40,20 +48,20 @@ func ReadM2(r io.Reader) ([]M2Sentence, error) {
 			out = append(out, M2Sentence{Source: strings.Fields(line[1:]), Edits: map[int][]M2Edit{}})
 		case strings.HasPrefix(line, "A "):
 			if len(out) == 0 {
-				return nil, fmt.Errorf("read m2 line %d: edit before any sentence: start the file with an S line", n)
+				return nil, &M2Error{n, "edit before any sentence: start the file with an S line"}
 			}
 			ed, ann, err := parseM2Edit(line[2:])
 			if err != nil {
-				return nil, fmt.Errorf("read m2 line %d: %w", n, err)
+				return nil, &M2Error{n, err.Error()}
 			}
 			s := &out[len(out)-1]
 			s.Edits[ann] = append(s.Edits[ann], ed)
 		default:
-			return nil, fmt.Errorf("read m2 line %d: line starts with neither \"S \" nor \"A \"", n)
+			return nil, &M2Error{n, `line starts with neither "S " nor "A "`}
 		}
 	}
 	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("read m2 line %d: %w", n+1, err)
+		return nil, &M2Error{n + 1, err.Error()}
 	}
 	return out, nil
 }

@@ -35,7 +35,8 @@ func (b *LLMBackend) Produces() []string {
 	return out
 }
 
-// TemplateData is what a slot's templates see: its dimensions, slot and seed.
+// TemplateData is what a slot's templates see: its dimensions, slot, seed and whether it is a
+// negative (a slot asking for a text that needs no correction).
 func TemplateData(s *Slot) map[string]any {
 	data := make(map[string]any, len(s.Dims)+4)
 	for k, v := range s.Dims {
@@ -43,6 +44,7 @@ func TemplateData(s *Slot) map[string]any {
 	}
 	data["slot"] = s.Index
 	data["seed"] = s.Run.Seed
+	data["negative"] = s.Negative
 	data["run_id"] = s.Run.ID
 	return data
 }

@@ -40,6 +40,9 @@ func (b *RulesBackend) perm(seed int64) []int {
 	return p
 }
 
+// NegativePoint is the correction point of a negative record: the text needs no correction.
+const NegativePoint = "고칠 부분이 없습니다: 이미 자연스러운 영어 문장입니다."
+
 // Produces lists the fields the rules backend fills; there is no translation.
 func (b *RulesBackend) Produces() []string { return []string{"before", "after", "points"} }
 
@@ -50,6 +53,14 @@ func (b *RulesBackend) Produce(_ context.Context, s *Slot, _ func(*corpus.Step) 
 	}
 	perm := b.perm(s.Run.Seed)
 	rng := rand.New(rand.NewPCG(uint64(s.Run.Seed), uint64(s.Index)+1))
+	if s.Negative {
+		// a negative: the clean text is its own correction
+		text := b.Texts[perm[s.Index%len(perm)]]
+		prod := &Product{Fields: map[string]any{"before": text.Text, "after": text.Text, "points": []string{NegativePoint}},
+			Dims: map[string]string{"error_types": "none", "errors": "0"}, Edits: []corpus.Edit{}}
+		addTextDims(prod, text)
+		return prod, nil
+	}
 	var res mistakes.Result
 	var text mistakes.Text
 	var err error
@@ -85,6 +96,12 @@ func (b *RulesBackend) Produce(_ context.Context, s *Slot, _ func(*corpus.Step) 
 	sort.Strings(types)
 	prod.Dims["error_types"] = strings.Join(types, ",")
 	prod.Dims["errors"] = fmt.Sprint(len(res.Mistakes))
+	addTextDims(prod, text)
+	return prod, nil
+}
+
+// addTextDims records what the source text says of itself.
+func addTextDims(prod *Product, text mistakes.Text) {
 	if text.Theme != "" {
 		prod.Dims["theme"] = text.Theme
 	}
@@ -94,5 +111,4 @@ func (b *RulesBackend) Produce(_ context.Context, s *Slot, _ func(*corpus.Step) 
 	if text.ScriptType != "" {
 		prod.Dims["script_type"] = text.ScriptType
 	}
-	return prod, nil
 }

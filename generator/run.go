@@ -27,6 +27,9 @@ type Slot struct {
 	Run   *corpus.Run
 	Index int
 	Dims  map[string]string
+	// Negative marks a slot of the schema's negatives share: it asks for a text that needs no
+	// correction.
+	Negative bool
 	// Done holds the step answers stored for this slot by an earlier attempt; a backend reuses them
 	// instead of asking (and paying) again.
 	Done []corpus.Step
@@ -729,7 +732,7 @@ func (r *Runner) doSlot(ctx context.Context, run *corpus.Run, st *state, p pendi
 			r.OnProgress(snap)
 		}
 	}
-	slot := &Slot{Run: run, Index: p.slot, Dims: r.Schema.Sample(run.Seed, p.slot)}
+	slot := &Slot{Run: run, Index: p.slot, Dims: r.Schema.Sample(run.Seed, p.slot), Negative: r.Schema.Negative(run.Seed, p.slot)}
 	var prod *Product
 	// fail decides what a slot error comes to: nothing while stopping (the claim is released), the
 	// error itself when it is fatal, a retry, or after SlotRetries a failed record
@@ -841,6 +844,7 @@ func (r *Runner) newRecord(run *corpus.Run, slot *Slot, prod *Product) *corpus.R
 		ID: RecordID(run.ID, slot.Index), RunID: run.ID, Slot: slot.Index,
 		Prompt: run.Prompt, PromptVersion: run.PromptVersion, Backend: run.Backend,
 		Dims: slot.Dims, Status: corpus.StatusAccepted, Fields: map[string]any{}, Worker: r.Owner, CreatedAt: r.Now().UTC(),
+		Negative: slot.Negative,
 	}
 	if prod == nil {
 		return rec

@@ -26,6 +26,7 @@ const (
 	CodeClaimWithoutEdit = "claim_without_edit"
 	CodeClaimsNoChange   = "claims_without_change"
 	CodeClaimsCoverage   = "claims_coverage_low" // a flag, not a rejection
+	CodeNegativeChanged  = "negative_changed"    // a negative slot's text was corrected: it was not natural
 )
 
 // Validate runs the schema's validators on a record and returns why it must be rejected (empty when
@@ -69,7 +70,16 @@ func validate(v prompts.Validator, rec *corpus.Record) (reasons, flags []corpus.
 			}
 		}
 	case "differs":
-		if len(v.Fields) == 2 && squash(text(rec.Fields[v.Fields[0]])) == squash(text(rec.Fields[v.Fields[1]])) {
+		// a negative slot asks for a text needing no correction: there the fields must be the same,
+		// and only there may they be
+		if len(v.Fields) != 2 {
+			return
+		}
+		same := squash(text(rec.Fields[v.Fields[0]])) == squash(text(rec.Fields[v.Fields[1]]))
+		switch {
+		case rec.Negative && !same:
+			reject(CodeNegativeChanged, "the slot asks for a text that needs no correction, but %s and %s differ", v.Fields[0], v.Fields[1])
+		case !rec.Negative && same:
 			reject(CodeUnchanged, "%s and %s are the same text", v.Fields[0], v.Fields[1])
 		}
 	case "no_hangul":

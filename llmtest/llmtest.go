@@ -65,6 +65,11 @@ type Server struct {
 	// charged), uniform, like real answers of a few hundred words; by default an answer reports its
 	// length / 4.
 	Completion [2]int
+	// Reply, when set, writes the content of every usable answer from the request's system and user
+	// messages (a model under evaluation, say); it is called with the server's lock held. By default
+	// a request holding a "### 교정 전 ###" section is answered with the correction of the text the
+	// server made up, and any other request with its user message as the correction, unchanged.
+	Reply func(system, user string) string
 	// NearDuplicates is the chance that a learner text repeats an earlier one with a name changed,
 	// the way LLMs repeat themselves; dedup must catch those.
 	NearDuplicates float64
@@ -241,6 +246,9 @@ func (s *Server) handle(w http.ResponseWriter, r *http.Request) {
 	n := s.seen[key]
 	s.seen[key]++
 	content := s.answer(req, key, n)
+	if s.Reply != nil {
+		content = s.Reply(message(req, openai.ChatMessageRoleSystem), message(req, openai.ChatMessageRoleUser))
+	}
 	completion := len(content) / 4
 	if lo, hi := s.Completion[0], s.Completion[1]; hi > 0 {
 		completion = min(lo+s.rng.IntN(hi-lo+1), maxTokens(req))
@@ -410,6 +418,17 @@ var (
 	markerRe  = regexp.MustCompile(`(?m)^###\s*(.+?)\s*###\s*$`)
 )
 
+// message returns the content of the request's last message of role.
+func message(req openai.ChatCompletionRequest, role string) string {
+	out := ""
+	for _, m := range req.Messages {
+		if m.Role == role {
+			out = m.Content
+		}
+	}
+	return out
+}
+
 // answer writes the content of a usable answer: a learner text for a JSON step, the correction
 // sections for a sections step.
 func (s *Server) answer(req openai.ChatCompletionRequest, key [32]byte, n int) string {
@@ -430,12 +449,16 @@ func (s *Server) answer(req openai.ChatCompletionRequest, key [32]byte, n int) s
 		if len(s.stories) > 0 && rng.Float64() < s.NearDuplicates {
 			st = retell(s.stories[rng.IntN(len(s.stories))], rng, expr)
 		}
+		if strings.Contains(user, "no mistakes") {
+			// asked for a text that needs no correction (a schema's negatives): the clean text
+			st.before, st.points = st.after, []string{"고칠 부분이 없습니다: 이미 자연스러운 영어입니다."}
+		}
 		s.fixes[st.before] = st
 		s.stories = append(s.stories, st)
 		b, _ := json.Marshal(map[string]string{"before": st.before})
 		return string(b)
 	}
-	before := ""
+	before := strings.TrimSpace(user) // a plain request to correct a text: the trained format
 	if m := beforeRe.FindStringSubmatch(user); m != nil {
 		before = strings.TrimSpace(markerRe.Split(m[1], 2)[0])
 		before, _, _ = strings.Cut(before, "\n\n") // the learner text is one paragraph; instructions follow

@@ -2,6 +2,7 @@ package prompts
 
 import (
 	"fmt"
+	"maps"
 	"regexp"
 	"slices"
 	"sort"
@@ -25,7 +26,10 @@ var (
 
 // reserved names are template data the generator supplies besides dimensions
 // and fields.
-var reserved = []string{"examples", "slot", "seed"}
+var reserved = []string{"examples", "slot", "seed", "negative"}
+
+// noNegatives explains .negative in a schema without negatives.
+const noNegatives = "which is set only in a schema with negatives: add negatives: 0.1 to ask that share of slots for a text that needs no correction"
 
 // Parse parses and validates the schema in data; file names it in errors. Every
 // problem found is reported: the error is an *Error for one and an ErrorList
@@ -199,7 +203,7 @@ func (p *parser) schema(root *yaml.Node) *Schema {
 	s.Doc, _ = plain(raw).(map[string]any)
 
 	var stepsNode *yaml.Node
-	var valNode, trainNode, dedupNode *yaml.Node
+	var valNode, trainNode, dedupNode, negNode *yaml.Node
 	for _, e := range p.entries(doc, "", nil) {
 		switch e.key {
 		case "name":
@@ -221,6 +225,15 @@ func (p *parser) schema(root *yaml.Node) *Schema {
 			trainNode = e.v
 		case "dedup":
 			dedupNode = e.v
+		case "negatives":
+			negNode = e.v
+			if v, ok := p.number(e.v, "negatives"); ok {
+				if v < 0 || v >= 1 {
+					p.errorf(e.v, "negatives", "negatives %v: give the share of slots that ask for a text needing no correction, from 0 to below 1, like negatives: 0.1", v)
+				} else {
+					s.Negatives = v
+				}
+			}
 		}
 	}
 	if s.Name == "" && !p.has(doc, "name") {
@@ -237,6 +250,9 @@ func (p *parser) schema(root *yaml.Node) *Schema {
 	var nodes []stepNodes
 	s.Steps, nodes = p.steps(stepsNode, s)
 	p.stepTemplates(s, nodes)
+	if s.Negatives > 0 && !s.readsNegative() {
+		p.errorf(negNode, "negatives", "negatives is set, but no step template reads .negative: tell the model what a negative slot asks for, like {{if .negative}}Write it in natural English, with no mistakes.{{end}}")
+	}
 	if trainNode != nil {
 		s.Train = p.train(trainNode, s)
 	}
@@ -613,11 +629,17 @@ func (p *parser) stepTemplates(s *Schema, nodes []stepNodes) {
 		earlier[d.Name] = "dimension"
 	}
 	earlier["slot"], earlier["seed"] = "slot", "seed"
+	negative := map[string]string{}
+	if s.Negatives > 0 {
+		earlier["negative"] = "negative"
+	} else {
+		negative["negative"] = noNegatives
+	}
 	for i := range s.Steps {
 		st := &s.Steps[i]
 		sn := nodes[i]
 		path := fmt.Sprintf("steps[%d]", i)
-		later := map[string]string{}
+		later := maps.Clone(negative)
 		for _, f := range fields {
 			if _, ok := earlier[f.Name]; !ok {
 				later[f.Name] = fmt.Sprintf("which step %q produces: a step sees only the fields of the steps before it", fieldStep[f.Name])
@@ -759,6 +781,11 @@ func (p *parser) train(n *yaml.Node, s *Schema) *Train {
 		allowed[f.Name] = "field"
 	}
 	unavailable := map[string]string{"examples": "but examples exist only while a step runs: train templates see dimensions, fields, slot and seed"}
+	if s.Negatives > 0 {
+		allowed["negative"] = "negative"
+	} else {
+		unavailable["negative"] = noNegatives
+	}
 	if sys != nil {
 		t.system = p.template(sys, "train.system", t.System, allowed, unavailable)
 	}

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"hash/fnv"
 	"math"
+	"text/template"
 )
 
 // Sample picks one value of every dimension for a generation slot. The result
@@ -66,4 +67,38 @@ func splitmix(x uint64) uint64 {
 	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9
 	x = (x ^ (x >> 27)) * 0x94d049bb133111eb
 	return x ^ (x >> 31)
+}
+
+// Negative reports whether a slot is one of the schema's negatives: a slot that asks for a text
+// needing no correction. Like Sample it depends only on seed and slot (and the share), so a resumed
+// or repeated run has the same negatives; a share of 0 has none.
+func (s *Schema) Negative(seed int64, slot int) bool {
+	if s.Negatives <= 0 {
+		return false
+	}
+	var b [16]byte
+	binary.LittleEndian.PutUint64(b[:8], uint64(seed))
+	binary.LittleEndian.PutUint64(b[8:], uint64(int64(slot)))
+	h := fnv.New64a()
+	h.Write(b[:])
+	h.Write([]byte("negative"))
+	u := (float64(splitmix(h.Sum64())>>11) + 0.5) / (1 << 53)
+	return u < s.Negatives
+}
+
+// readsNegative reports whether a step template refers to .negative.
+func (s *Schema) readsNegative() bool {
+	for _, st := range s.Steps {
+		for _, t := range []*template.Template{st.system, st.user} {
+			if t == nil {
+				continue
+			}
+			for _, r := range templateRefs(t) {
+				if r.name == "negative" {
+					return true
+				}
+			}
+		}
+	}
+	return false
 }

@@ -24,6 +24,9 @@ type Schema struct {
 	Params      Params // defaults for all steps
 	Train       *Train // chat templates for export and training; nil when absent
 	Dedup       *Dedup // nil when absent
+	// Negatives is the share of slots that ask for a text which is already natural English: its
+	// correction is itself, and its points say so. Templates see .negative (true in those slots).
+	Negatives float64
 	// Doc is the whole decoded document with plain Go values (string, int,
 	// float64, bool, nil, []any, map[string]any). Keys this package does not know
 	// are kept, so it can be stored as-is and rebuilt with FromDoc.

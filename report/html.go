@@ -41,6 +41,13 @@ func (r *Report) Rows() []Row {
 	add("outcome", "rejected", func(c *Column) string { return fmt.Sprintf("%d (%s)", c.Rejected, pc(c.RejectRate)) })
 	add("outcome", "failed", func(c *Column) string { return fmt.Sprint(c.Failed) })
 	add("outcome", "duplicate rate", func(c *Column) string { return fmt.Sprintf("%s (%d)", pc(c.DuplicateRate), c.Duplicates) })
+	negatives := false
+	for _, c := range r.Columns {
+		negatives = negatives || c.Negatives > 0
+	}
+	if negatives {
+		add("outcome", "negatives (no edit needed, share of accepted)", func(c *Column) string { return fmt.Sprintf("%s (%d)", pc(c.NegativeRate), c.Negatives) })
+	}
 	for _, code := range r.labels(func(c *Column) []Count { return c.RejectReasons }) {
 		add("reject reasons (share of attempts)", code, func(c *Column) string { return pc(rateOf(c.RejectReasons, code)) })
 	}
@@ -261,14 +268,31 @@ type pageChart struct {
 }
 
 type page struct {
-	Title   string
-	Header  []string
-	Rows    []Row
-	Charts  []pageChart
-	Batches []batchRow
-	Field   string
-	Size    int
+	Title       string
+	Header      []headerCell
+	Rows        []Row
+	Charts      []pageChart
+	Batches     []batchRow
+	Field       string
+	Size        int
+	ModelHeader []string
+	Models      []modelRow
+	ModelCharts []pageChart
 }
+
+type headerCell struct{ Name, ID string }
+
+// modelRow is one line of the leaderboard; its last cell links each prompt version behind the
+// model's data to that version's column.
+type modelRow struct {
+	Cells     []string
+	TrainedOn []versionLink
+}
+
+type versionLink struct{ Name, Href string }
+
+// columnID is the HTML id of a prompt version's column header.
+func columnID(version string) string { return "version-" + slug(short8(version)) }
 
 type batchRow struct {
 	Name  string
@@ -281,7 +305,7 @@ type batchRow struct {
 func WriteHTML(w io.Writer, r *Report, title string) error {
 	p := page{Title: title, Rows: r.Rows(), Field: r.Field, Size: r.BatchSize}
 	for _, c := range r.Columns {
-		p.Header = append(p.Header, ColumnName(c))
+		p.Header = append(p.Header, headerCell{Name: ColumnName(c), ID: columnID(c.Version)})
 		p.Batches = append(p.Batches, batchRow{Name: ColumnName(c), Cells: c.Diversity.PerBatch})
 	}
 	for _, c := range r.charts() {
@@ -289,6 +313,25 @@ func WriteHTML(w io.Writer, r *Report, title string) error {
 	}
 	h := r.histogram()
 	p.Charts = append(p.Charts, pageChart{ID: h.ID, Title: h.Title, Note: h.Note, SVG: template.HTML(h.columns())})
+	header, rows := r.ModelRows()
+	p.ModelHeader = header[:len(header)-1]
+	for i, m := range r.Models {
+		row := modelRow{Cells: rows[i][:len(rows[i])-1]}
+		names := r.TrainedOn(m)
+		for k, v := range m.PromptVersions {
+			l := versionLink{Name: names[k]}
+			for _, c := range r.Columns {
+				if c.Version == v {
+					l.Href = "#" + columnID(v)
+				}
+			}
+			row.TrainedOn = append(row.TrainedOn, l)
+		}
+		p.Models = append(p.Models, row)
+	}
+	for _, c := range r.modelCharts() {
+		p.ModelCharts = append(p.ModelCharts, pageChart{ID: c.ID, Title: c.Title, Note: c.Note, SVG: template.HTML(c.hbars()), Empty: len(c.Categories) == 0})
+	}
 	if err := pageTemplate.Execute(w, p); err != nil {
 		return fmt.Errorf("write report page: %w", err)
 	}
@@ -337,7 +380,7 @@ details { background: #fff; border: 1px solid #e1e4e8; border-radius: 6px; paddi
 <h1>{{.Title}}</h1>
 <p class="sub">One column per prompt version. Rates are shares of attempts unless said otherwise; diversity is measured on <code>{{.Field}}</code> in batches of {{.Size}} accepted records.</p>
 <table>
-<thead><tr><th>metric</th>{{range .Header}}<th>{{.}}</th>{{end}}</tr></thead>
+<thead><tr><th>metric</th>{{range .Header}}<th id="{{.ID}}">{{.Name}}</th>{{end}}</tr></thead>
 <tbody>
 {{- $rows := .Rows}}{{$n := len .Header}}
 {{- range $i, $r := .Rows}}
@@ -346,6 +389,22 @@ details { background: #fff; border: 1px solid #e1e4e8; border-radius: 6px; paddi
 {{- end}}
 </tbody>
 </table>
+{{if .Models}}<h2 id="models">Models</h2>
+<p class="sub">Each evaluated model (<code>correctly eval</code>), ranked by span F0.5 among the models scored on the same test set; <em>trained on</em> links the prompt versions whose records trained it to their columns above (none: a baseline).</p>
+<table class="models">
+<thead><tr>{{range .ModelHeader}}<th>{{.}}</th>{{end}}<th>trained on</th></tr></thead>
+<tbody>
+{{- range .Models}}
+<tr>{{range .Cells}}<td>{{.}}</td>{{end}}<td>{{if .TrainedOn}}{{range $i, $l := .TrainedOn}}{{if $i}}, {{end}}{{if $l.Href}}<a href="{{$l.Href}}">{{$l.Name}}</a>{{else}}{{$l.Name}}{{end}}{{end}}{{else}}-{{end}}</td></tr>
+{{- end}}
+</tbody>
+</table>
+{{range .ModelCharts}}<figure class="chart" id="{{.ID}}"{{if .Empty}} data-empty="true"{{end}}>
+<figcaption>{{.Title}}</figcaption>
+{{if .Note}}<p>{{.Note}}</p>{{end}}
+{{.SVG}}
+</figure>
+{{end}}{{end}}
 <h2>Charts</h2>
 {{range .Charts}}<figure class="chart" id="{{.ID}}"{{if .Empty}} data-empty="true"{{end}}>
 <figcaption>{{.Title}}</figcaption>

@@ -33,6 +33,8 @@ type Report struct {
 	BatchSize int      `json:"batch_size"`
 	Field     string   `json:"field"`
 	Columns   []Column `json:"columns"`
+	// Models are the evaluated models (AddModels), best first on each test set.
+	Models []Model `json:"models"`
 }
 
 // Count is a label and how often it occurs; Rate is Count over the column's denominator for it
@@ -78,6 +80,11 @@ type Column struct {
 	EditsPerRecord float64 `json:"edits_per_record"`
 	// EditHistogram[i] counts accepted records with i edits; the last bucket, HistMax or more.
 	EditHistogram []int `json:"edit_histogram"`
+
+	// Negatives counts accepted records of negative slots (a text that needs no correction);
+	// NegativeRate is their share of accepted.
+	Negatives    int     `json:"negatives"`
+	NegativeRate float64 `json:"negative_rate"`
 
 	firstSeen int
 }
@@ -187,6 +194,9 @@ func (b *Builder) Add(r *corpus.Record) {
 	switch r.Status {
 	case corpus.StatusAccepted:
 		c.Accepted++
+		if r.Negative {
+			c.Negatives++
+		}
 		countCodes(a.flags, r.Flags)
 		for d, v := range r.Dims {
 			m := a.dims[d]
@@ -243,7 +253,7 @@ func category(t string) string {
 // dimension coverage; a version without one gets no coverage. Columns are ordered by prompt name,
 // then by when their first record was added.
 func (b *Builder) Report(schemas map[string]*prompts.Schema) *Report {
-	rep := &Report{BatchSize: b.opts.BatchSize, Field: b.opts.Field, Columns: []Column{}}
+	rep := &Report{BatchSize: b.opts.BatchSize, Field: b.opts.Field, Columns: []Column{}, Models: []Model{}}
 	for _, a := range b.cols {
 		c := a.col
 		c.Runs = sortedKeys(a.runs)
@@ -258,6 +268,7 @@ func (b *Builder) Report(schemas map[string]*prompts.Schema) *Report {
 			c.CostPerAccepted = c.Cost / float64(c.Accepted)
 			c.TokensPerAccept = float64(c.Tokens.PromptTokens+c.Tokens.CompletionTokens) / float64(c.Accepted)
 			c.EditsPerRecord = float64(c.Edits) / float64(c.Accepted)
+			c.NegativeRate = float64(c.Negatives) / float64(c.Accepted)
 		}
 		c.LatencyP50MS = percentile(a.latencies, 50)
 		c.LatencyP95MS = percentile(a.latencies, 95)

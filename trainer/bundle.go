@@ -144,6 +144,10 @@ type BundleSpec struct {
 	// standard files; an entry named like a standard file replaces it (tests use this for a fake
 	// train.py).
 	Files map[string][]byte
+
+	// TestRecords names the record of each Test example, in order: the manifest keeps them, so that
+	// the predictions can be scored against their records.
+	TestRecords []string
 }
 
 // FileEntry describes one bundle file in the manifest.
@@ -168,6 +172,8 @@ type Manifest struct {
 	Method         string         `json:"method"`
 	Files          []FileEntry    `json:"files"`
 	Extra          map[string]any `json:"extra,omitempty"`
+	// TestRecords are the record IDs of data/test.jsonl's lines, in order.
+	TestRecords []string `json:"test_records,omitempty"`
 }
 
 // Has reports whether the manifest lists the file at the slash-separated path p.
@@ -257,6 +263,9 @@ func WriteBundle(dir string, spec BundleSpec) (*Manifest, error) {
 	}
 	if len(spec.Test) > 0 {
 		m.Counts["test"] = len(spec.Test)
+		if len(spec.TestRecords) == len(spec.Test) {
+			m.TestRecords = append([]string{}, spec.TestRecords...)
+		}
 	}
 	sort.Strings(m.PromptVersions)
 	names := make([]string, 0, len(files))

@@ -121,6 +121,8 @@ func (c *Client) Push(ctx context.Context, o PushOptions) (*PushResult, error) {
 		// a different bundle under the same run: its files are uploaded over the old ones
 		run.BundleHash = hex.EncodeToString(sum[:])
 	}
+	// what trained the model, for scoring its predictions later (correctly eval --train-run)
+	run.SplitID, run.PromptVersions, run.BaseModel, run.TestRecords = m.SplitID, m.PromptVersions, m.BaseModel, m.TestRecords
 	res := &PushResult{Run: run, Total: m.Size() + int64(len(mb))}
 	if o.Watch.StopCommand != "" {
 		if err := CheckStopCommand(o.Watch.StopCommand); err != nil {

@@ -153,6 +153,9 @@ func TestPushedJobSurvivesACutConnectionAndSucceeds(t *testing.T) {
 	if saved["survive-1"].Phase != "launched" || saved["survive-1"].HostKey == "" {
 		t.Errorf("saved run = %+v, want phase launched with the host key pinned", saved["survive-1"])
 	}
+	if saved["survive-1"].BaseModel != "tiny/model" {
+		t.Errorf("saved run's base model = %q, want the manifest's tiny/model", saved["survive-1"].BaseModel)
+	}
 	r.Close() // the link dies with the client's connections on it
 	run := res.Run
 	run.Port = b.Port // reach the box directly from now on (the pinned key is the same)

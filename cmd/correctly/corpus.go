@@ -337,7 +337,7 @@ func (c *chatRenderer) render(ctx context.Context, r *corpus.Record) ([]Message,
 			data[k] = v
 		}
 	}
-	data["slot"], data["seed"] = r.Slot, int64(0)
+	data["slot"], data["seed"], data["negative"] = r.Slot, int64(0), r.Negative
 	sys, user, asst, err := s.Train.Render(data)
 	if err != nil {
 		return nil, fmt.Errorf("render train templates for %s: %w", r.ID, err)

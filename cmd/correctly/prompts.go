@@ -277,7 +277,7 @@ func renderSlots(ctx context.Context, s *prompts.Schema, seed int64, n int, mode
 	run := &corpus.Run{Seed: seed}
 	var out []renderedSlot
 	for i := 0; i < n; i++ {
-		slot := &generator.Slot{Run: run, Index: i, Dims: s.Sample(seed, i)}
+		slot := &generator.Slot{Run: run, Index: i, Dims: s.Sample(seed, i), Negative: s.Negative(seed, i)}
 		data := generator.TemplateData(slot)
 		rs := renderedSlot{Slot: i, Dims: slot.Dims}
 		for si := range s.Steps {

@@ -37,7 +37,10 @@ func newReportCommand(a *app) *cobra.Command {
 attempts, accepted, reject rate per reason, duplicate rate, cost per accepted record, tokens,
 latency p50/p95; diversity of the texts per batch of accepted records (distinct-1/2/3, gzip
 compression ratio, share of the most common first three words); how the dimension values of
-accepted records follow the schema's weights (chi-square p); edit types and edits per record.
+accepted records follow the schema's weights (chi-square p); edit types and edits per record; the
+share of negatives (records asking for no correction) when a schema has them; and the models
+evaluated with correctly eval: a leaderboard per test set and F0.5 per error type, each model linked
+to the prompt versions whose records trained it.
 
 --html writes the same as one self-contained page with charts (no network needed to view it).
 
@@ -150,7 +153,13 @@ func buildReport(ctx context.Context, st *corpus.Store, o reportOptions) (*repor
 		}
 		schemas[v] = s
 	}
-	return b.Report(schemas), nil
+	rep := b.Report(schemas)
+	evs, err := st.EvalList(ctx, 0)
+	if err != nil {
+		return nil, err
+	}
+	rep.AddModels(evs)
+	return rep, nil
 }
 
 func writeReport(w io.Writer, rep *report.Report) {
@@ -167,6 +176,17 @@ func writeReport(w io.Writer, rep *report.Report) {
 			fmt.Fprintf(tw, "%s:\t\n", section)
 		}
 		fmt.Fprintf(tw, "  %s\t%s\n", r.Label, strings.Join(r.Cells, "\t"))
+	}
+	tw.Flush()
+	if len(rep.Models) == 0 {
+		return
+	}
+	header, rows := rep.ModelRows()
+	fmt.Fprintln(w, "\nmodels (correctly eval; ranked by F0.5 on each test set):")
+	tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, strings.ToUpper(strings.Join(header, "\t")))
+	for _, r := range rows {
+		fmt.Fprintln(tw, strings.Join(r, "\t"))
 	}
 	tw.Flush()
 }

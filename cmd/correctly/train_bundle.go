@@ -140,6 +140,9 @@ func runTrainBundle(cmd *cobra.Command, a *app, o *bundleOptions) error {
 	if spec.Test, err = toExamples(testRecs); err != nil {
 		return err
 	}
+	for _, r := range testRecs {
+		spec.TestRecords = append(spec.TestRecords, r.ID)
+	}
 	spec.PromptVersions = sortedKeys(versions)
 	spec.Created = created.UTC()
 	spec.ToolVersion = version
