@@ -152,6 +152,16 @@ func (b *LLMBackend) Produce(ctx context.Context, s *Slot, save func(*corpus.Ste
 			prod.Fields[k] = normalizeValue(v)
 			data[k] = prod.Fields[k]
 		}
+		if s.Screen != nil && i < len(b.Schema.Steps)-1 {
+			m, err := s.Screen(ctx, prod.Fields)
+			if err != nil {
+				return prod, fmt.Errorf("check step %s for duplicates: %w", st.Name, err)
+			}
+			if m != nil {
+				prod.Duplicate = m
+				return prod, nil
+			}
+		}
 	}
 	return prod, nil
 }

@@ -384,6 +384,47 @@ func (d *Dedup) admitBatch(ctx context.Context, batch []*admission) error {
 	return nil
 }
 
+// Screen looks for an earlier record that the fields made so far already duplicate, before the
+// slot pays for its next steps: a learner text the LLM repeated needs no correction nor translation.
+// It reads only (no lock, nothing added); Admit stays the check that counts, and also catches the
+// near-duplicates being made at the same moment. It returns nil until every compared field is made.
+func (d *Dedup) Screen(ctx context.Context, id string, fields map[string]any) (*Match, error) {
+	texts := make([]string, len(d.Fields))
+	var fps []string
+	for i, f := range d.Fields {
+		if texts[i] = text(fields[f]); texts[i] == "" {
+			return nil, nil
+		}
+		fps = append(fps, d.fingerprintID(f, texts[i]))
+	}
+	known, err := d.Store.FingerprintOwners(ctx, fps)
+	if err != nil {
+		return nil, err
+	}
+	for i, id2 := range fps {
+		if owner, ok := known[id2]; ok && owner != id {
+			return &Match{RecordID: owner, Field: d.Fields[i]}, nil
+		}
+	}
+	var best *Match
+	for i, f := range d.Fields {
+		vecs, err := d.Embedder.Embed(ctx, texts[i:i+1])
+		if err != nil {
+			return nil, fmt.Errorf("embed %s: %w", f, err)
+		}
+		hits, err := d.Index.Query(ctx, vectors.CollectionName(f, d.Embedder.ID()), vecs, 2, d.where())
+		if err != nil {
+			return nil, fmt.Errorf("query nearest %s: %w", f, err)
+		}
+		for _, h := range hits[0] {
+			if h.ID != id && float64(h.Distance) <= d.Threshold && (best == nil || float64(h.Distance) < best.Distance) {
+				best = &Match{RecordID: h.ID, Distance: float64(h.Distance), Field: f}
+			}
+		}
+	}
+	return best, nil
+}
+
 // match finds what record i of a batch duplicates: a stored fingerprint, an indexed neighbour, or a
 // record accepted earlier in the same batch.
 func (d *Dedup) match(i int, rec *corpus.Record, fps []string, known map[string]string, fields []string, vecs [][][]float32, hits [][][]vectors.Hit, batch []*admission, accepted []int) *Match {

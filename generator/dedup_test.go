@@ -61,6 +61,36 @@ func TestDedupCatchesRepeatsOfEarlierRuns(t *testing.T) {
 	}
 }
 
+// A learner text the LLM repeated is caught as it arrives: its correction and translation are
+// never asked for, so a repeat costs one request, not two.
+func TestRepeatedDraftIsNotCorrected(t *testing.T) {
+	g := newRig(t)
+	r := g.runner(t, 1) // one slot at a time: every repeat has its original indexed already
+	r.Dedup = g.dedup(t)
+	g.server.NearDuplicates = 0.4
+	run := g.newRun(t, 20)
+	stats, err := r.Run(context.Background(), run)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if stats.Accepted != 20 || stats.Duplicate == 0 {
+		t.Fatalf("%d accepted, %d duplicates; want 20 accepted and some duplicates", stats.Accepted, stats.Duplicate)
+	}
+	dups, err := g.store.Records(context.Background(), corpus.RecordQuery{RunIDs: []string{run.ID}, Status: corpus.StatusDuplicate})
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := g.schema.Steps[0].Name
+	for _, rec := range dups {
+		if len(rec.Steps) != 1 || rec.Steps[0].Step != first || rec.Fields["after"] != nil {
+			t.Errorf("duplicate %s has steps %v and after %v; want only step %s asked", rec.ID, rec.Steps, rec.Fields["after"], first)
+		}
+	}
+	if got, want := g.server.Counts().Requests, 2*stats.Accepted+stats.Duplicate; got != want {
+		t.Errorf("the server was asked %d times for %d accepted and %d duplicates, want %d", got, stats.Accepted, stats.Duplicate, want)
+	}
+}
+
 func TestDedupKeepsDistinctTextsOnOneTheme(t *testing.T) {
 	g := newRig(t)
 	r := g.runner(t, 4)

@@ -33,6 +33,10 @@ type Slot struct {
 	// Done holds the step answers stored for this slot by an earlier attempt; a backend reuses them
 	// instead of asking (and paying) again.
 	Done []corpus.Step
+	// Screen, when set, tells after each step but the last whether the fields made so far already
+	// duplicate an earlier record; the backend then stops and reports the match (Product.Duplicate)
+	// instead of paying for the other steps.
+	Screen func(ctx context.Context, fields map[string]any) (*Match, error)
 }
 
 // Product is what a backend made of a slot.
@@ -43,6 +47,9 @@ type Product struct {
 	Reasons  []corpus.Reason // set when the answer could not be used (malformed)
 	Edits    []corpus.Edit   // exact edits, when the backend knows them; computed otherwise
 	Requests int
+	// Duplicate is the earlier record the first steps already duplicate (Slot.Screen); the later
+	// steps were not asked.
+	Duplicate *Match
 }
 
 // Backend makes the fields of one slot. save stores each paid answer the moment it arrives.
@@ -733,6 +740,12 @@ func (r *Runner) doSlot(ctx context.Context, run *corpus.Run, st *state, p pendi
 		}
 	}
 	slot := &Slot{Run: run, Index: p.slot, Dims: r.Schema.Sample(run.Seed, p.slot), Negative: r.Schema.Negative(run.Seed, p.slot)}
+	if r.Dedup != nil {
+		id := RecordID(run.ID, p.slot)
+		slot.Screen = func(ctx context.Context, fields map[string]any) (*Match, error) {
+			return r.Dedup.Screen(ctx, id, fields)
+		}
+	}
 	var prod *Product
 	// fail decides what a slot error comes to: nothing while stopping (the claim is released), the
 	// error itself when it is fatal, a retry, or after SlotRetries a failed record
@@ -795,7 +808,11 @@ func (r *Runner) doSlot(ctx context.Context, run *corpus.Run, st *state, p pendi
 		return fail(err)
 	}
 	rec := r.newRecord(run, slot, prod)
-	r.check(rec, prod)
+	if prod.Duplicate != nil {
+		markDuplicate(rec, prod.Duplicate)
+	} else {
+		r.check(rec, prod)
+	}
 	if rec.Status == corpus.StatusAccepted && r.Dedup != nil {
 		if err := r.Dedup.Admit(ctx, rec); err != nil {
 			return fail(err)
