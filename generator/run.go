@@ -486,6 +486,9 @@ func (r *Runner) nextSlot(ctx context.Context, run *corpus.Run, st *state) (pend
 		st.mu.Unlock()
 
 		won, err := r.claim(ctx, run, p)
+		if err == nil && won && r.finishedElsewhere(ctx, run, p) {
+			won = false
+		}
 		if err == nil && won {
 			st.mu.Lock()
 			st.held[p.slot] = true
@@ -509,6 +512,26 @@ func (r *Runner) nextSlot(ctx context.Context, run *corpus.Run, st *state) (pend
 		}
 		// another worker holds it: try the next
 	}
+}
+
+// finishedElsewhere reports whether another worker already wrote the outcome of a slot this worker
+// just claimed, and then gives the claim back. A claim is removed once its slot's outcome is written,
+// so a worker whose count of slots lags behind the others' can win the claim of a finished slot;
+// working it again would pay twice and overwrite the winner's vectors in the index. The embedded
+// store has one worker, so there nothing is read.
+func (r *Runner) finishedElsewhere(ctx context.Context, run *corpus.Run, p pending) bool {
+	if r.Store.Embedded {
+		return false
+	}
+	done, err := r.Store.RecordSlots(ctx, run.ID, []int{p.slot})
+	if err != nil {
+		r.Log.Warn().Err(err).Int("slot", p.slot).Msg("look whether another worker finished the slot; working it")
+		return false
+	}
+	if done[p.slot] {
+		r.finishClaim(ctx, run, p)
+	}
+	return done[p.slot]
 }
 
 // slotCap is how many slots the run may open: one per accepted record still wanted plus one for

@@ -199,7 +199,7 @@ func startChroma(tb testing.TB) string {
 }
 
 // TestTwoWorkersShareOneRun runs two worker processes on one run against a MongoDB-wire server and a
-// Chroma server: no slot is finished twice, exactly N are accepted, and of the near-duplicates the
+// Chroma server: no slot is worked twice, exactly N are accepted, and of the near-duplicates the
 // fake LLM keeps writing, no pair is accepted by both workers.
 func TestTwoWorkersShareOneRun(t *testing.T) {
 	bin := buildBinary(t)
@@ -243,8 +243,14 @@ func TestTwoWorkersShareOneRun(t *testing.T) {
 		t.Fatal(err)
 	}
 	workers := map[string]bool{}
+	steps := 0
 	for _, r := range recs {
 		workers[r.Worker] = true
+		steps += len(r.Steps)
+	}
+	// every answer paid for is one step of one outcome: no slot was worked by both workers
+	if got := srv.Counts().Requests; got != steps {
+		t.Errorf("the LLM was asked %d times, but the outcomes hold %d answers: a slot was worked twice", got, steps)
 	}
 	if len(workers) != 2 {
 		t.Errorf("records came from %d workers, want both workers to have worked", len(workers))
