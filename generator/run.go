@@ -517,12 +517,8 @@ func (r *Runner) nextSlot(ctx context.Context, run *corpus.Run, st *state) (pend
 // finishedElsewhere reports whether another worker already wrote the outcome of a slot this worker
 // just claimed, and then gives the claim back. A claim is removed once its slot's outcome is written,
 // so a worker whose count of slots lags behind the others' can win the claim of a finished slot;
-// working it again would pay twice and overwrite the winner's vectors in the index. The embedded
-// store has one worker, so there nothing is read.
+// working it again would pay twice and overwrite the winner's vectors in the index.
 func (r *Runner) finishedElsewhere(ctx context.Context, run *corpus.Run, p pending) bool {
-	if r.Store.Embedded {
-		return false
-	}
 	done, err := r.Store.RecordSlots(ctx, run.ID, []int{p.slot})
 	if err != nil {
 		r.Log.Warn().Err(err).Int("slot", p.slot).Msg("look whether another worker finished the slot; working it")
