@@ -7,7 +7,6 @@ import (
 	"slices"
 	"sort"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -33,9 +32,8 @@ type Dedup struct {
 
 	Log zerolog.Logger
 
-	mu       sync.Mutex // guards pending and leading
-	pending  []*admission
-	leading  bool // a goroutine is admitting batches; the others wait for its verdict
+	admits   group[*corpus.Record, struct{}]
+	screens  group[screening, *Match]
 	prepared bool
 }
 
@@ -63,6 +61,8 @@ func NewDedup(st *corpus.Store, idx vectors.Index, emb vectors.Embedder, s *prom
 			d.Indexed = append(d.Indexed, st.Examples.Field)
 		}
 	}
+	d.admits = group[*corpus.Record, struct{}]{max: maxAdmitBatch, run: d.admitBatch}
+	d.screens = group[screening, *Match]{max: maxAdmitBatch, run: d.screenBatch}
 	return d
 }
 
@@ -206,61 +206,33 @@ type Match struct {
 }
 
 // Admit decides whether an accepted record is a duplicate (marking it so) and records its
-// fingerprints and vectors when it is not; the caller then writes the record. Records admitted at the same time are checked as one batch
-// (group commit): one embedding call, one index query, one fingerprint insert and one index add for
-// the whole batch, and each record is also compared with the ones before it in its batch.
+// fingerprints and vectors when it is not; the caller then writes the record. Records admitted at
+// the same time are checked as one batch (group commit): one embedding call, one index query, one
+// fingerprint insert and one index add for the whole batch, and each record is also compared with
+// the ones before it in its batch.
 func (d *Dedup) Admit(ctx context.Context, rec *corpus.Record) error {
-	req := &admission{rec: rec, done: make(chan error, 1)}
-	d.mu.Lock()
-	d.pending = append(d.pending, req)
-	lead := !d.leading
-	d.leading = true
-	d.mu.Unlock()
-	if lead {
-		for {
-			d.mu.Lock()
-			batch := d.pending
-			if len(batch) > maxAdmitBatch {
-				batch = batch[:maxAdmitBatch]
-			}
-			d.pending = d.pending[len(batch):]
-			if len(batch) == 0 {
-				d.leading = false
-				d.mu.Unlock()
-				break
-			}
-			d.mu.Unlock()
-			err := d.admitBatch(context.WithoutCancel(ctx), batch)
-			for _, a := range batch {
-				a.done <- err
-			}
-		}
-	}
-	return <-req.done
+	_, err := d.admits.do(ctx, rec)
+	return err
 }
 
+// maxAdmitBatch is the most records one admission or screening batch holds.
 const maxAdmitBatch = 128
 
-type admission struct {
-	rec  *corpus.Record
-	done chan error
-}
-
-func (d *Dedup) admitBatch(ctx context.Context, batch []*admission) error {
+func (d *Dedup) admitBatch(ctx context.Context, batch []*corpus.Record) ([]struct{}, error) {
 	fields := d.indexFields()
 	// exact: one lookup of every fingerprint of the batch
 	fpIDs := make([][]string, len(batch)) // per record, per compared field ("" when empty)
-	for i, a := range batch {
+	for i, rec := range batch {
 		fpIDs[i] = make([]string, len(d.Fields))
 		for j, f := range d.Fields {
-			if t := text(a.rec.Fields[f]); t != "" {
+			if t := text(rec.Fields[f]); t != "" {
 				fpIDs[i][j] = d.fingerprintID(f, t)
 			}
 		}
 	}
 	if !d.prepared {
 		if err := d.Prepare(ctx); err != nil {
-			return err
+			return nil, err
 		}
 	}
 	var ids []string
@@ -273,7 +245,7 @@ func (d *Dedup) admitBatch(ctx context.Context, batch []*admission) error {
 	}
 	known, err := d.Store.FingerprintOwners(ctx, ids)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	// near: one embedding call per field (outside the lock: it may be a slow API) and one query
 	texts := make([][]string, len(fields))
@@ -281,15 +253,15 @@ func (d *Dedup) admitBatch(ctx context.Context, batch []*admission) error {
 	hits := make([][][]vectors.Hit, len(fields))
 	for fi, f := range fields {
 		texts[fi] = make([]string, len(batch))
-		for i, a := range batch {
-			texts[fi][i] = text(a.rec.Fields[f])
+		for i, rec := range batch {
+			texts[fi][i] = text(rec.Fields[f])
 			if texts[fi][i] == "" {
 				texts[fi][i] = " "
 			}
 		}
 		v, err := d.Embedder.Embed(ctx, texts[fi])
 		if err != nil {
-			return fmt.Errorf("embed %s: %w", f, err)
+			return nil, fmt.Errorf("embed %s: %w", f, err)
 		}
 		vecs[fi] = v
 	}
@@ -297,7 +269,7 @@ func (d *Dedup) admitBatch(ctx context.Context, batch []*admission) error {
 	// near-duplicates written at once the second sees the first
 	unlock, err := d.Store.Lock(ctx, "dedup", 5*time.Minute)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer unlock()
 	for fi, f := range fields {
@@ -305,14 +277,13 @@ func (d *Dedup) admitBatch(ctx context.Context, batch []*admission) error {
 		if slices.Contains(d.Fields, f) {
 			h, err := d.Index.Query(ctx, vectors.CollectionName(f, d.Embedder.ID()), v, 2, d.where())
 			if err != nil {
-				return fmt.Errorf("query nearest %s: %w", f, err)
+				return nil, fmt.Errorf("query nearest %s: %w", f, err)
 			}
 			hits[fi] = h
 		}
 	}
 	var accepted []int
-	for i, a := range batch {
-		rec := a.rec
+	for i, rec := range batch {
 		if m := d.match(i, rec, fpIDs[i], known, fields, vecs, hits, batch, accepted); m != nil {
 			markDuplicate(rec, m)
 			continue
@@ -330,7 +301,7 @@ func (d *Dedup) admitBatch(ctx context.Context, batch []*admission) error {
 	for _, i := range accepted {
 		for j, id := range fpIDs[i] {
 			if id != "" {
-				docs = append(docs, corpus.Fingerprint{ID: id, RecordID: batch[i].rec.ID, Field: d.Fields[j], Prompt: batch[i].rec.Prompt})
+				docs = append(docs, corpus.Fingerprint{ID: id, RecordID: batch[i].ID, Field: d.Fields[j], Prompt: batch[i].Prompt})
 			}
 		}
 	}
@@ -338,15 +309,15 @@ func (d *Dedup) admitBatch(ctx context.Context, batch []*admission) error {
 		clashed := false
 		for _, err := range d.Store.AddFingerprints(ctx, docs) {
 			if err != nil && !corpus.IsDuplicate(err) {
-				return fmt.Errorf("store fingerprints: %w", err)
+				return nil, fmt.Errorf("store fingerprints: %w", err)
 			}
 			clashed = clashed || err != nil
 		}
 		if clashed {
 			kept := accepted[:0]
 			for _, i := range accepted {
-				if m := d.clash(ctx, batch[i].rec, fpIDs[i]); m != nil {
-					markDuplicate(batch[i].rec, m)
+				if m := d.clash(ctx, batch[i], fpIDs[i]); m != nil {
+					markDuplicate(batch[i], m)
 					for _, id := range fpIDs[i] {
 						if id != "" {
 							known[id] = m.RecordID
@@ -364,7 +335,7 @@ func (d *Dedup) admitBatch(ctx context.Context, batch []*admission) error {
 		var items []vectors.Item
 		var skipped int64
 		for _, i := range accepted {
-			rec := batch[i].rec
+			rec := batch[i]
 			if text(rec.Fields[f]) == "" {
 				skipped++
 				continue
@@ -374,41 +345,62 @@ func (d *Dedup) admitBatch(ctx context.Context, batch []*admission) error {
 		coll := vectors.CollectionName(f, d.Embedder.ID())
 		if len(items) > 0 {
 			if err := d.Index.Add(ctx, coll, items); err != nil {
-				return fmt.Errorf("index records: %w", err)
+				return nil, fmt.Errorf("index records: %w", err)
 			}
 		}
 		if err := d.Store.AddUnindexed(ctx, coll, skipped); err != nil {
-			return fmt.Errorf("count records left out of the index: %w", err)
+			return nil, fmt.Errorf("count records left out of the index: %w", err)
 		}
 	}
-	return nil
+	return nil, nil
 }
 
 // Screen looks for an earlier record that the fields made so far already duplicate, before the
 // slot pays for its next steps: a learner text the LLM repeated needs no correction nor translation.
 // It reads only (no lock, nothing added); Admit stays the check that counts, and also catches the
 // near-duplicates being made at the same moment. It returns nil until every compared field is made.
+// Screenings made at the same moment share one fingerprint lookup, embedding call and index query.
 func (d *Dedup) Screen(ctx context.Context, id string, fields map[string]any) (*Match, error) {
-	texts := make([]string, len(d.Fields))
-	var fps []string
+	sc := screening{id: id, texts: make([]string, len(d.Fields))}
 	for i, f := range d.Fields {
-		if texts[i] = text(fields[f]); texts[i] == "" {
+		if sc.texts[i] = text(fields[f]); sc.texts[i] == "" {
 			return nil, nil
 		}
-		fps = append(fps, d.fingerprintID(f, texts[i]))
+	}
+	return d.screens.do(ctx, sc)
+}
+
+// screening is one record's compared fields, for Screen.
+type screening struct {
+	id    string
+	texts []string // per compared field
+}
+
+func (d *Dedup) screenBatch(ctx context.Context, batch []screening) ([]*Match, error) {
+	out := make([]*Match, len(batch))
+	var fps []string
+	for _, sc := range batch {
+		for i, f := range d.Fields {
+			fps = append(fps, d.fingerprintID(f, sc.texts[i]))
+		}
 	}
 	known, err := d.Store.FingerprintOwners(ctx, fps)
 	if err != nil {
 		return nil, err
 	}
-	for i, id2 := range fps {
-		if owner, ok := known[id2]; ok && owner != id {
-			return &Match{RecordID: owner, Field: d.Fields[i]}, nil
+	for b, sc := range batch {
+		for i, f := range d.Fields {
+			if owner, ok := known[fps[b*len(d.Fields)+i]]; ok && owner != sc.id {
+				out[b] = &Match{RecordID: owner, Field: f}
+			}
 		}
 	}
-	var best *Match
 	for i, f := range d.Fields {
-		vecs, err := d.Embedder.Embed(ctx, texts[i:i+1])
+		texts := make([]string, len(batch))
+		for b, sc := range batch {
+			texts[b] = sc.texts[i]
+		}
+		vecs, err := d.Embedder.Embed(ctx, texts)
 		if err != nil {
 			return nil, fmt.Errorf("embed %s: %w", f, err)
 		}
@@ -416,18 +408,24 @@ func (d *Dedup) Screen(ctx context.Context, id string, fields map[string]any) (*
 		if err != nil {
 			return nil, fmt.Errorf("query nearest %s: %w", f, err)
 		}
-		for _, h := range hits[0] {
-			if h.ID != id && float64(h.Distance) <= d.Threshold && (best == nil || float64(h.Distance) < best.Distance) {
-				best = &Match{RecordID: h.ID, Distance: float64(h.Distance), Field: f}
+		for b, sc := range batch {
+			for _, h := range hits[b] {
+				dist := float64(h.Distance)
+				if h.ID == sc.id || dist > d.Threshold {
+					continue
+				}
+				if m := out[b]; m == nil || dist < m.Distance { // an exact match (distance 0) stays
+					out[b] = &Match{RecordID: h.ID, Distance: dist, Field: f}
+				}
 			}
 		}
 	}
-	return best, nil
+	return out, nil
 }
 
 // match finds what record i of a batch duplicates: a stored fingerprint, an indexed neighbour, or a
 // record accepted earlier in the same batch.
-func (d *Dedup) match(i int, rec *corpus.Record, fps []string, known map[string]string, fields []string, vecs [][][]float32, hits [][][]vectors.Hit, batch []*admission, accepted []int) *Match {
+func (d *Dedup) match(i int, rec *corpus.Record, fps []string, known map[string]string, fields []string, vecs [][][]float32, hits [][][]vectors.Hit, batch []*corpus.Record, accepted []int) *Match {
 	for j, id := range fps {
 		if owner, ok := known[id]; ok && id != "" && owner != rec.ID {
 			return &Match{RecordID: owner, Field: d.Fields[j]}
@@ -444,7 +442,7 @@ func (d *Dedup) match(i int, rec *corpus.Record, fps []string, known map[string]
 			}
 		}
 		for _, k := range accepted {
-			other := batch[k].rec
+			other := batch[k]
 			if d.Scope == "prompt" && other.Prompt != rec.Prompt || text(other.Fields[f]) == "" {
 				continue
 			}
