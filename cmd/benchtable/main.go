@@ -178,6 +178,12 @@ var jobs = []job{
 			{Name: "BenchmarkCorpusAtScale/report/records=1000000", Unit: "MB_RSS", Op: "<=", Value: 500},
 		},
 		Note: "the CLI binary against embedded corpora of 20k, 200k and 1M records made by `generate --backend rules --source FILE --no-dedup` (built once into the user cache, about 10 minutes for the million); median wall time of 3 runs (fastest and slowest beside it) and peak RSS (VmHWM)"},
+	{Pkg: "cmd/correctly", Bench: "^BenchmarkEval1000$", Benchtime: "1x", Timeout: 30 * time.Minute,
+		Goals: []goal{
+			{Name: "BenchmarkEval1000", Unit: "limit_share", Op: ">=", Value: 0.9},
+			{Name: "BenchmarkEval1000", Unit: "scorer_share", Op: "<=", Value: 0.01},
+		},
+		Note: "`correctly eval --m2 bea-dev.m2 --limit 1000` against an endpoint answering in 1-2 s at 1,200 requests/min advertised in headers; median of 3 rounds; needs ../shared/data/gec/bea-dev.m2"},
 	{Pkg: "trainer", Bench: ".", Benchtime: "1x", Timeout: 20 * time.Minute,
 		Goals: []goal{
 			{Name: "BenchmarkPush256MiB.*", Unit: "push/scp", Op: ">=", Value: 0.9},
