@@ -178,7 +178,7 @@ func (s *Server) endBatch(fb *fakeBatch, cancelled bool) {
 	for sc.Scan() {
 		line++
 		var l openai.BatchChatCompletionRequest
-		if err := json.Unmarshal(sc.Bytes(), &l); err != nil || l.CustomID == "" {
+		if err := json.Unmarshal(sc.Bytes(), &l); err != nil || l.CustomID == "" || (s.BatchInvalid && line == 1) {
 			invalid = append(invalid, fmt.Sprint(line))
 			continue
 		}

@@ -80,6 +80,8 @@ type Server struct {
 	BatchDelay             time.Duration
 	BatchFail, BatchExpire int
 	NoBatchAPI             bool
+	// BatchInvalid fails every batch's validation, with an error for its first line.
+	BatchInvalid bool
 
 	mu       sync.Mutex
 	batchAPI batchAPI

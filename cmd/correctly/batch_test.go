@@ -206,3 +206,38 @@ func TestBatchDryRunEstimatesAtHalfPrice(t *testing.T) {
 		t.Errorf("dry-run estimate with --batch = %.6f, want half of %.6f", batch, online)
 	}
 }
+
+func TestBatchErrorsSayWhatToDo(t *testing.T) {
+	bin := buildBinary(t)
+	t.Run("another key cannot see the batch", func(t *testing.T) {
+		srv := llmtest.New()
+		defer srv.Close()
+		srv.BatchDelay = time.Minute
+		data := t.TempDir()
+		env := cliEnv(data, srv.BaseURL())
+		gen := exec.Command(bin, "generate", "-n", "3", "--batch", "--no-wait")
+		gen.Env = env
+		if out, err := gen.CombinedOutput(); err != nil {
+			t.Fatalf("generate --no-wait: %v\n%s", err, out)
+		}
+		runID := latestRun(t, bin, env)
+		res := exec.Command(bin, "generate", "--resume", runID, "--batch-poll", "100ms")
+		res.Env = append(env, "OPENAI_API_KEY=sk-another-project")
+		out, err := res.CombinedOutput()
+		want := "key of fingerprint " + generator.KeyFingerprint("sk-test")
+		if err == nil || !strings.Contains(string(out), "no such batch") || !strings.Contains(string(out), want) || strings.Contains(string(out), "sk-test") {
+			t.Errorf("resume with another key: %v\n%s\nwant `no such batch` and %q, never the key", err, out, want)
+		}
+	})
+	t.Run("a batch that fails validation shows the provider's lines", func(t *testing.T) {
+		srv := llmtest.New()
+		defer srv.Close()
+		srv.BatchInvalid = true
+		gen := exec.Command(bin, "generate", "-n", "3", "--batch", "--batch-poll", "100ms")
+		gen.Env = cliEnv(t.TempDir(), srv.BaseURL())
+		out, err := gen.CombinedOutput()
+		if err == nil || !strings.Contains(string(out), "failed validation: line 1: This line is not parseable as valid JSON.") {
+			t.Errorf("generate against a batch that fails validation: %v\n%s", err, out)
+		}
+	})
+}
