@@ -160,3 +160,33 @@ func (s *Store) BatchLineSends(ctx context.Context, runID string) (sends, lines 
 	}
 	return sends, lines, nil
 }
+
+// BatchLinesByID returns the lines of ids that exist, by custom_id.
+func (s *Store) BatchLinesByID(ctx context.Context, ids []string) (map[string]*BatchLine, error) {
+	out := make(map[string]*BatchLine, len(ids))
+	for start := 0; start < len(ids); start += 500 {
+		var ls []BatchLine
+		q := query{filter: filter{in("_id", ids[start:min(start+500, len(ids))])}}
+		if err := decodeAll(ctx, s.docs, BatchLines, q, &ls); err != nil {
+			return nil, fmt.Errorf("read batch lines: %w", err)
+		}
+		for i := range ls {
+			out[ls[i].ID] = &ls[i]
+		}
+	}
+	return out, nil
+}
+
+// AddSteps stores step answers in one write; an answer stored already is kept as it was.
+func (s *Store) AddSteps(ctx context.Context, steps []*Step) error {
+	docs := make([]any, len(steps))
+	for i, st := range steps {
+		docs[i] = st
+	}
+	for i, err := range s.docs.insert(ctx, Steps, docs) {
+		if err != nil && !IsDuplicate(err) {
+			return fmt.Errorf("store answer %s: %w", steps[i].ID, err)
+		}
+	}
+	return nil
+}

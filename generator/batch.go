@@ -2,6 +2,7 @@ package generator
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -638,7 +639,8 @@ type batchOutputLine struct {
 	} `json:"error"`
 }
 
-// read streams an output or error file: each answer is stored as its step, then handed to its waiter.
+// read streams an output or error file, a chunk of lines at a time: each chunk's answers are
+// stored as their steps in one write, then handed to their waiters.
 func (b *Batcher) read(ctx context.Context, fileID string, answered map[string]bool) error {
 	raw, err := b.Client.GetFileContent(ctx, fileID)
 	if err != nil {
@@ -646,19 +648,23 @@ func (b *Batcher) read(ctx context.Context, fileID string, answered map[string]b
 	}
 	defer raw.Close()
 	r := bufio.NewReaderSize(raw, 256<<10)
+	var chunk []batchOutputLine
 	for {
 		data, err := r.ReadBytes('\n')
-		if len(strings.TrimSpace(string(data))) > 0 {
+		if len(bytes.TrimSpace(data)) > 0 {
 			var l batchOutputLine
 			if jerr := json.Unmarshal(data, &l); jerr != nil {
 				return fmt.Errorf("read file %s: a line is not JSON: %w", fileID, jerr)
 			}
 			if l.Response != nil && l.Response.StatusCode == http.StatusOK && len(l.Response.Body.Choices) > 0 {
-				if serr := b.answer(ctx, l.CustomID, l.Response.Body); serr != nil {
-					return serr
-				}
-				answered[l.CustomID] = true
+				chunk = append(chunk, l)
 			}
+		}
+		if len(chunk) >= 500 || (err != nil && len(chunk) > 0) {
+			if serr := b.answer(ctx, chunk, answered); serr != nil {
+				return serr
+			}
+			chunk = chunk[:0]
 		}
 		if err == io.EOF {
 			return nil
@@ -669,37 +675,55 @@ func (b *Batcher) read(ctx context.Context, fileID string, answered map[string]b
 	}
 }
 
-// answer stores one answer as the step it was asked for and hands it to its waiter.
-func (b *Batcher) answer(ctx context.Context, customID string, body openai.ChatCompletionResponse) error {
-	line, err := b.Store.GetBatchLine(ctx, customID)
-	if err != nil {
-		return fmt.Errorf("answer of line %s: %w", customID, err)
+// answer stores answers as the steps they were asked for and hands them to their waiters.
+func (b *Batcher) answer(ctx context.Context, ls []batchOutputLine, answered map[string]bool) error {
+	ids := make([]string, len(ls))
+	for i, l := range ls {
+		ids[i] = l.CustomID
 	}
-	res := ChatResult{Content: body.Choices[0].Message.Content, Model: body.Model,
-		Usage: corpus.Usage{PromptTokens: body.Usage.PromptTokens, CompletionTokens: body.Usage.CompletionTokens}}
-	step := corpus.Step{ID: line.ID, RunID: line.RunID, Slot: line.Slot, Step: line.Step, Try: line.Try,
-		Model: res.Model, Raw: res.Content, Usage: res.Usage, CreatedAt: b.Now().UTC()}
-	for i := range b.Schema.Steps {
-		if st := &b.Schema.Steps[i]; st.Name == line.Step {
-			fields, perr := st.Output.Parse(res.Content)
-			if perr != nil {
-				step.ParseError = perr.Error()
-			} else {
-				step.Fields = fields
+	known, err := b.Store.BatchLinesByID(ctx, ids)
+	if err != nil {
+		return err
+	}
+	steps := make([]*corpus.Step, 0, len(ls))
+	results := make([]ChatResult, 0, len(ls))
+	for _, l := range ls {
+		line, ok := known[l.CustomID]
+		if !ok {
+			b.Log.Warn().Str("custom_id", l.CustomID).Msg("an answer to a line this run did not send: ignored")
+			continue
+		}
+		body := l.Response.Body
+		res := ChatResult{Content: body.Choices[0].Message.Content, Model: body.Model,
+			Usage: corpus.Usage{PromptTokens: body.Usage.PromptTokens, CompletionTokens: body.Usage.CompletionTokens}}
+		step := &corpus.Step{ID: line.ID, RunID: line.RunID, Slot: line.Slot, Step: line.Step, Try: line.Try,
+			Model: res.Model, Raw: res.Content, Usage: res.Usage, CreatedAt: b.Now().UTC()}
+		if b.Schema != nil {
+			for i := range b.Schema.Steps {
+				if st := &b.Schema.Steps[i]; st.Name == line.Step {
+					fields, perr := st.Output.Parse(res.Content)
+					if perr != nil {
+						step.ParseError = perr.Error()
+					} else {
+						step.Fields = fields
+					}
+				}
 			}
 		}
+		steps = append(steps, step)
+		results = append(results, res)
 	}
-	if err := b.Store.Inserter(corpus.Steps).Insert(ctx, &step); err != nil && !corpus.IsDuplicate(err) {
-		return fmt.Errorf("store answer %s: %w", line.ID, err)
+	if err := b.Store.AddSteps(ctx, steps); err != nil {
+		return err
 	}
 	b.mu.Lock()
-	ch, ok := b.waiters[customID]
-	if ok {
-		delete(b.waiters, customID)
-	}
-	b.mu.Unlock()
-	if ok {
-		ch <- batchResult{res: res}
+	defer b.mu.Unlock()
+	for i, st := range steps {
+		answered[st.ID] = true
+		if ch, ok := b.waiters[st.ID]; ok {
+			delete(b.waiters, st.ID)
+			ch <- batchResult{res: results[i]}
+		}
 	}
 	return nil
 }
