@@ -178,6 +178,9 @@ var jobs = []job{
 			{Name: "BenchmarkCorpusAtScale/report/records=1000000", Unit: "MB_RSS", Op: "<=", Value: 500},
 		},
 		Note: "the CLI binary against embedded corpora of 20k, 200k and 1M records made by `generate --backend rules --source FILE --no-dedup` (built once into the user cache, about 10 minutes for the million); median wall time of 3 runs (fastest and slowest beside it) and peak RSS (VmHWM)"},
+	{Pkg: "cmd/correctly", Bench: "^BenchmarkBatch$", Benchtime: "1x", Timeout: 30 * time.Minute,
+		Goals: []goal{{Name: "BenchmarkBatch", Unit: "answered_lines_sent_again", Op: "<=", Value: 0}},
+		Note:  "10,000 records of the two-step default schema through `generate --batch` against the fake Batch API, batches taking 3 s; medians of 3 rounds of the tool's CPU time and peak RSS (VmHWM) per record, and the request lines sent beyond the answers needed"},
 	{Pkg: "trainer", Bench: ".", Benchtime: "1x", Timeout: 20 * time.Minute,
 		Goals: []goal{
 			{Name: "BenchmarkPush256MiB.*", Unit: "push/scp", Op: ">=", Value: 0.9},

@@ -241,3 +241,64 @@ func TestBatchErrorsSayWhatToDo(t *testing.T) {
 		}
 	})
 }
+
+func TestBatchInterruptLeavesBatchesAndCancelSendsThemAgainOnResume(t *testing.T) {
+	bin := buildBinary(t)
+	srv := llmtest.New()
+	defer srv.Close()
+	srv.BatchDelay = time.Hour
+	data := t.TempDir()
+	env := cliEnv(data, srv.BaseURL())
+	gen := exec.Command(bin, "generate", "-n", "4", "--seed", "2", "--batch", "--batch-poll", "100ms")
+	gen.Env = env
+	var stderr, stdout bytes.Buffer
+	gen.Stderr, gen.Stdout = &stderr, &stdout
+	if err := gen.Start(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for srv.BatchCounts().Batches < 1 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	_ = gen.Process.Signal(syscall.SIGINT)
+	err := gen.Wait()
+	out := stdout.String() + stderr.String()
+	if err == nil || !strings.Contains(out, "batches keep running") || !strings.Contains(out, "correctly runs cancel") {
+		t.Fatalf("Ctrl-C while a batch is out: %v\n%s", err, out)
+	}
+	if c := srv.BatchCounts(); c.Cancelled != 0 {
+		t.Errorf("Ctrl-C cancelled %d batches; want them left running", c.Cancelled)
+	}
+	runID := latestRun(t, bin, env)
+	cancel := exec.Command(bin, "runs", "cancel", runID)
+	cancel.Env = env
+	if out, err := cancel.CombinedOutput(); err != nil || !strings.Contains(string(out), "cancelled 1 batches") {
+		t.Fatalf("runs cancel: %v\n%s", err, out)
+	}
+	if c := srv.BatchCounts(); c.Cancelled != 1 {
+		t.Errorf("provider saw %d cancels, want 1", c.Cancelled)
+	}
+	// the cancelled lines came back without answers: a resume sends them again and finishes
+	srv.BatchDelay = 100 * time.Millisecond
+	res := exec.Command(bin, "generate", "--resume", runID, "--batch-poll", "100ms")
+	res.Env = env
+	if out, err := res.CombinedOutput(); err != nil {
+		t.Fatalf("resume after cancel: %v\n%s", err, out)
+	}
+	checkRun(t, openStore(t, data), runID, 4)
+}
+
+func TestBatchMaxCostIsCheckedBeforeSubmitting(t *testing.T) {
+	bin := buildBinary(t)
+	srv := llmtest.New()
+	defer srv.Close()
+	gen := exec.Command(bin, "generate", "-n", "50", "--batch", "--model", "gpt-4o-mini", "--max-cost", "0.0005")
+	gen.Env = cliEnv(t.TempDir(), srv.BaseURL())
+	out, err := gen.CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "would take the run past its $0.00 cap") {
+		t.Errorf("a first batch estimated above --max-cost: %v\n%s", err, out)
+	}
+	if c := srv.BatchCounts(); c.Batches != 0 || c.Uploads != 0 {
+		t.Errorf("%d batches and %d uploads made; want none over the cap", c.Batches, c.Uploads)
+	}
+}

@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"runtime/debug"
 	"sort"
 	"strings"
 	"sync"
@@ -208,6 +210,11 @@ func runGenerate(cmd *cobra.Command, a *app, o *generateOptions) error {
 		}
 		lb := &generator.LLMBackend{LLM: llm, Schema: schema, Model: model, ParseRetries: run.Settings.ParseRetries, Examples: ex}
 		if run.Settings.Batch {
+			if os.Getenv("GOGC") == "" {
+				// every slot of a batch waits at once: the live heap is large, and main's sparse
+				// collection would let the process grow to five times it
+				debug.SetGCPercent(100)
+			}
 			batcher = generator.NewBatcher(lc, st, run, schema, price, a.Log)
 			batcher.Poll = o.BatchPoll
 			if run.Settings.BatchLines > 0 {
@@ -222,7 +229,8 @@ func runGenerate(cmd *cobra.Command, a *app, o *generateOptions) error {
 			}
 			lb.Batch = batcher
 			// every slot waits on its batch at once: as many as one batch holds
-			ctl = generator.NewControl(generator.ControlConfig{Fixed: max(1, min(run.Target, batcher.MaxLines))})
+			n := max(1, min(run.Target, batcher.MaxLines))
+			ctl = generator.NewControl(generator.ControlConfig{Fixed: n, Max: n})
 		}
 		backend = lb
 	}
