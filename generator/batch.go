@@ -103,7 +103,7 @@ func NewBatcher(cfg LLMConfig, st *corpus.Store, run *corpus.Run, schema *prompt
 	return &Batcher{
 		Client: openai.NewClientWithConfig(oc), HTTP: hc, BaseURL: oc.BaseURL, APIKey: cfg.APIKey,
 		Store: st, Run: run, Schema: schema, Price: price, MaxLines: 50000,
-		Linger: 2 * time.Second, Poll: 30 * time.Second, Dir: os.TempDir(), Log: log, Now: time.Now,
+		Linger: time.Second, Poll: 30 * time.Second, Dir: os.TempDir(), Log: log, Now: time.Now,
 		waiters: map[string]chan batchResult{}, active: map[string]*corpus.Batch{},
 	}
 }
