@@ -156,6 +156,9 @@ var collections = []collection{
 	{Evals, []index{idx(false, "-created_at")}},
 	// one answer per (eval, item): a resumed eval asks only for the missing ones
 	{Predictions, []index{idx(true, "eval_id", "index")}},
+	// generate --batch: a run's provider batches, and each request line by its custom_id
+	{Batches, []index{idx(false, "run_id", "created_at")}},
+	{BatchLines, []index{idx(false, "run_id", "batch")}},
 }
 
 func collectionNamed(name string) (collection, bool) {

@@ -56,6 +56,10 @@ type Settings struct {
 	Source         string  `bson:"source,omitempty" json:"source,omitempty"` // rules backend input
 	DedupThreshold float64 `bson:"dedup_threshold,omitempty" json:"dedup_threshold,omitempty"`
 	Embedder       string  `bson:"embedder,omitempty" json:"embedder,omitempty"`
+	// Batch sends the run's requests through the provider's Batch API (prices above are the batch
+	// rate then); BatchLines bounds the lines of one batch.
+	Batch      bool `bson:"batch,omitempty" json:"batch,omitempty"`
+	BatchLines int  `bson:"batch_lines,omitempty" json:"batch_lines,omitempty"`
 }
 
 // Run statuses.

@@ -175,6 +175,20 @@ func exercise(t *testing.T, st *Store) []string {
 	call("AddPredictions", err)
 	_, err = st.EvalPredictions(ctx, "e")
 	call("EvalPredictions", err)
+	call("AddSteps", st.AddSteps(ctx, []*Step{{ID: "r/1/draft/0", RunID: "r", Slot: 1, Step: "draft", CreatedAt: now}}))
+	call("PutBatch", st.PutBatch(ctx, &Batch{ID: "b", RunID: "r", State: BatchCreated, CreatedAt: now}))
+	_, err = st.RunBatches(ctx, "r")
+	call("RunBatches", err)
+	call("PutBatchLines", st.PutBatchLines(ctx, []BatchLine{{ID: "r/1/draft/0", RunID: "r", Batch: "b", Slot: 1, Step: "draft", Sends: 1},
+		{ID: "r/2/draft/0", RunID: "r", Batch: "b", Slot: 2, Step: "draft", Sends: 2}}))
+	_, err = st.GetBatchLine(ctx, "r/1/draft/0")
+	call("GetBatchLine", err)
+	_, err = st.BatchLinesByID(ctx, []string{"r/1/draft/0", "r/2/draft/0"})
+	call("BatchLinesByID", err)
+	call("EachBatchLine", st.EachBatchLine(ctx, "r", "b", func(*BatchLine) error { return nil }))
+	call("FailBatchLines", st.FailBatchLines(ctx, []string{"r/2/draft/0"}))
+	_, _, err = st.BatchLineSends(ctx, "r")
+	call("BatchLineSends", err)
 	return called
 }
 

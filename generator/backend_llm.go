@@ -16,7 +16,9 @@ import (
 // answer is stored the moment it arrives, and a step already answered in an earlier attempt of the
 // slot is reused, never asked again.
 type LLMBackend struct {
-	LLM    *LLM
+	LLM *LLM
+	// Batch, when set, sends the requests through the provider's Batch API instead of LLM.
+	Batch  *Batcher
 	Schema *prompts.Schema
 	// Model, when set, overrides the schema's params.model (from --model or CORRECTLY_MODEL).
 	Model string
@@ -105,7 +107,17 @@ func (b *LLMBackend) Produce(ctx context.Context, s *Slot, save func(*corpus.Ste
 			if err != nil {
 				return prod, fmt.Errorf("render step %s: %w", st.Name, err)
 			}
-			res, err := b.LLM.Chat(ctx, req)
+			var res ChatResult
+			if b.Batch != nil {
+				line := corpus.BatchLine{ID: StepID(s.Run.ID, s.Index, st.Name, tries), RunID: s.Run.ID, Slot: s.Index,
+					Attempt: s.Attempt, Step: st.Name, Try: tries}
+				res, err = b.Batch.Chat(ctx, line, req)
+				if err == nil {
+					res.Requests = 1
+				}
+			} else {
+				res, err = b.LLM.Chat(ctx, req)
+			}
 			prod.Requests += res.Requests
 			var big *OversizedError
 			if errors.As(err, &big) {

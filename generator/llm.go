@@ -194,34 +194,9 @@ func EstimateTokens(s string) int {
 
 // Chat asks for one completion, retrying 429s, 5xx, timeouts and resets.
 func (l *LLM) Chat(ctx context.Context, req ChatRequest) (ChatResult, error) {
-	msgs := []openai.ChatCompletionMessage{}
-	if req.System != "" {
-		msgs = append(msgs, openai.ChatCompletionMessage{Role: openai.ChatMessageRoleSystem, Content: req.System})
-	}
-	msgs = append(msgs, openai.ChatCompletionMessage{Role: openai.ChatMessageRoleUser, Content: req.User})
-	creq := openai.ChatCompletionRequest{Model: req.Model, Messages: msgs, MaxTokens: req.MaxTokens, Seed: req.Seed}
-	if req.Temperature != nil {
-		creq.Temperature = float32(*req.Temperature)
-	}
-	if req.TopP != nil {
-		creq.TopP = float32(*req.TopP)
-	}
-	switch {
-	case req.JSONSchema != nil:
-		raw, err := json.Marshal(req.JSONSchema)
-		if err != nil {
-			return ChatResult{}, fmt.Errorf("encode JSON schema: %w", err)
-		}
-		name := req.SchemaName
-		if name == "" {
-			name = "answer"
-		}
-		creq.ResponseFormat = &openai.ChatCompletionResponseFormat{
-			Type:       openai.ChatCompletionResponseFormatTypeJSONSchema,
-			JSONSchema: &openai.ChatCompletionResponseFormatJSONSchema{Name: name, Schema: json.RawMessage(raw), Strict: true},
-		}
-	case req.JSONObject:
-		creq.ResponseFormat = &openai.ChatCompletionResponseFormat{Type: openai.ChatCompletionResponseFormatTypeJSONObject}
+	creq, err := chatCompletion(req)
+	if err != nil {
+		return ChatResult{}, err
 	}
 	prompt := EstimateTokens(req.System) + EstimateTokens(req.User)
 	limit := answerLimit(req.MaxTokens)
@@ -302,6 +277,40 @@ func (l *LLM) Chat(ctx context.Context, req ChatRequest) (ChatResult, error) {
 			return res, err
 		}
 	}
+}
+
+// chatCompletion is the API request of a ChatRequest, online or as a Batch API line.
+func chatCompletion(req ChatRequest) (openai.ChatCompletionRequest, error) {
+	msgs := []openai.ChatCompletionMessage{}
+	if req.System != "" {
+		msgs = append(msgs, openai.ChatCompletionMessage{Role: openai.ChatMessageRoleSystem, Content: req.System})
+	}
+	msgs = append(msgs, openai.ChatCompletionMessage{Role: openai.ChatMessageRoleUser, Content: req.User})
+	creq := openai.ChatCompletionRequest{Model: req.Model, Messages: msgs, MaxTokens: req.MaxTokens, Seed: req.Seed}
+	if req.Temperature != nil {
+		creq.Temperature = float32(*req.Temperature)
+	}
+	if req.TopP != nil {
+		creq.TopP = float32(*req.TopP)
+	}
+	switch {
+	case req.JSONSchema != nil:
+		raw, err := json.Marshal(req.JSONSchema)
+		if err != nil {
+			return creq, fmt.Errorf("encode JSON schema: %w", err)
+		}
+		name := req.SchemaName
+		if name == "" {
+			name = "answer"
+		}
+		creq.ResponseFormat = &openai.ChatCompletionResponseFormat{
+			Type:       openai.ChatCompletionResponseFormatTypeJSONSchema,
+			JSONSchema: &openai.ChatCompletionResponseFormatJSONSchema{Name: name, Schema: json.RawMessage(raw), Strict: true},
+		}
+	case req.JSONObject:
+		creq.ResponseFormat = &openai.ChatCompletionResponseFormat{Type: openai.ChatCompletionResponseFormatTypeJSONObject}
+	}
+	return creq, nil
 }
 
 // quotaCode returns the error code of a 429 that means no credit is left (OpenAI's

@@ -26,7 +26,9 @@ import (
 type Slot struct {
 	Run   *corpus.Run
 	Index int
-	Dims  map[string]string
+	// Attempt counts the claims of the slot before this one (takeovers and retries).
+	Attempt int
+	Dims    map[string]string
 	// Negative marks a slot of the schema's negatives share: it asks for a text that needs no
 	// correction.
 	Negative bool
@@ -148,6 +150,9 @@ func NewRunner(store *corpus.Store, schema *prompts.Schema, backend Backend, con
 	}
 }
 
+// ErrBudget is returned (wrapped) when a request would take the run over its --max-cost.
+var ErrBudget = errors.New("over the cost cap")
+
 // ErrInterrupted is returned (wrapped) when the run stopped because its context ended.
 var ErrInterrupted = errors.New("interrupted")
 
@@ -247,6 +252,8 @@ func (r *Runner) Run(ctx context.Context, run *corpus.Run) (Stats, error) {
 				switch {
 				case errors.As(err, &fe):
 					fatalOnce.Do(func() { fatal = err; stopWith(corpus.RunFailed, err.Error()) })
+				case errors.Is(err, ErrBudget):
+					stopWith(corpus.RunBudgetExhausted, fmt.Sprintf("%s; resume with a higher --max-cost", err))
 				case errors.Is(err, ErrOutage):
 					stopWith(corpus.RunPaused, fmt.Sprintf("paused: %s; check the API (status page, base URL, server logs), then `correctly generate --resume %s`", r.Control.GaveUp(), run.ID))
 				case work.Err() == nil:
@@ -758,7 +765,7 @@ func (r *Runner) doSlot(ctx context.Context, run *corpus.Run, st *state, p pendi
 			r.OnProgress(snap)
 		}
 	}
-	slot := &Slot{Run: run, Index: p.slot, Dims: r.Schema.Sample(run.Seed, p.slot), Negative: r.Schema.Negative(run.Seed, p.slot)}
+	slot := &Slot{Run: run, Index: p.slot, Attempt: p.attempt, Dims: r.Schema.Sample(run.Seed, p.slot), Negative: r.Schema.Negative(run.Seed, p.slot)}
 	if r.Dedup != nil {
 		id := RecordID(run.ID, p.slot)
 		slot.Screen = func(ctx context.Context, fields map[string]any) (*Match, error) {
@@ -770,7 +777,7 @@ func (r *Runner) doSlot(ctx context.Context, run *corpus.Run, st *state, p pendi
 	// error itself when it is fatal, a retry, or after SlotRetries a failed record
 	fail := func(err error) error {
 		var fe *FatalError
-		if ctx.Err() != nil || errors.As(err, &fe) || errors.Is(err, ErrOutage) {
+		if ctx.Err() != nil || errors.As(err, &fe) || errors.Is(err, ErrOutage) || errors.Is(err, ErrBudget) {
 			finish(nil, false)
 			return err
 		}
@@ -807,7 +814,7 @@ func (r *Runner) doSlot(ctx context.Context, run *corpus.Run, st *state, p pendi
 		slot.Done = done
 	}
 	save := func(s *corpus.Step) error {
-		s.ID = fmt.Sprintf("%s/%d/%s/%d", run.ID, p.slot, s.Step, s.Try)
+		s.ID = StepID(run.ID, p.slot, s.Step, s.Try)
 		s.RunID, s.Slot = run.ID, p.slot
 		if s.CreatedAt.IsZero() {
 			s.CreatedAt = r.Now().UTC()
@@ -858,6 +865,12 @@ func (r *Runner) finishClaim(ctx context.Context, run *corpus.Run, p pending) {
 			r.Log.Warn().Err(err).Int("slot", p.slot).Msg("remove the claim of a finished slot")
 		}
 	}
+}
+
+// StepID names the stored answer of one try of one step of a slot; it is also the custom_id of the
+// Batch API line that asks for it.
+func StepID(runID string, slot int, step string, try int) string {
+	return fmt.Sprintf("%s/%d/%s/%d", runID, slot, step, try)
 }
 
 func claimID(run *corpus.Run, p pending) string {

@@ -74,7 +74,17 @@ type Server struct {
 	// the way LLMs repeat themselves; dedup must catch those.
 	NearDuplicates float64
 
+	// BatchDelay is how long a batch of the Batch API (Files and Batches endpoints) takes to end.
+	// BatchFail and BatchExpire are how many lines, first received first, end with a 500 or are
+	// left unanswered when their batch expires; NoBatchAPI answers 404 there, as vLLM and Ollama do.
+	BatchDelay             time.Duration
+	BatchFail, BatchExpire int
+	NoBatchAPI             bool
+	// BatchInvalid fails every batch's validation, with an error for its first line.
+	BatchInvalid bool
+
 	mu       sync.Mutex
+	batchAPI batchAPI
 	rng      *rand.Rand
 	req, tok bucket
 	running  int
@@ -147,6 +157,10 @@ func (s *Server) Answers() []Answer {
 }
 
 func (s *Server) handle(w http.ResponseWriter, r *http.Request) {
+	if strings.HasPrefix(r.URL.Path, "/v1/files") || strings.HasPrefix(r.URL.Path, "/v1/batches") {
+		s.handleBatchAPI(w, r)
+		return
+	}
 	if r.URL.Path != "/v1/chat/completions" {
 		http.Error(w, `{"error":{"message":"not found","type":"invalid_request_error"}}`, http.StatusNotFound)
 		return
@@ -242,6 +256,17 @@ func (s *Server) handle(w http.ResponseWriter, r *http.Request) {
 		writeHuge(w, req, n)
 		return
 	}
+	content, completion := s.content(req)
+	used := promptTokens(req) + completion
+	s.refund(time.Now(), charge-used)
+	s.counts.Answered++
+	s.answers = append(s.answers, Answer{Admitted: admitted, Sent: time.Now(), Tokens: used, JSON: req.ResponseFormat != nil})
+	s.mu.Unlock()
+	writeAnswer(w, req, content, completion)
+}
+
+// content writes a usable answer to req and the completion tokens it reports; s.mu is held.
+func (s *Server) content(req openai.ChatCompletionRequest) (string, int) {
 	key := sha256.Sum256([]byte(fmt.Sprint(req.Messages)))
 	n := s.seen[key]
 	s.seen[key]++
@@ -253,12 +278,7 @@ func (s *Server) handle(w http.ResponseWriter, r *http.Request) {
 	if lo, hi := s.Completion[0], s.Completion[1]; hi > 0 {
 		completion = min(lo+s.rng.IntN(hi-lo+1), maxTokens(req))
 	}
-	used := promptTokens(req) + completion
-	s.refund(time.Now(), charge-used)
-	s.counts.Answered++
-	s.answers = append(s.answers, Answer{Admitted: admitted, Sent: time.Now(), Tokens: used, JSON: req.ResponseFormat != nil})
-	s.mu.Unlock()
-	writeAnswer(w, req, content, completion)
+	return content, completion
 }
 
 // latency draws how long the next answer takes; s.mu is held.

@@ -184,6 +184,9 @@ var jobs = []job{
 			{Name: "BenchmarkEval1000", Unit: "scorer_share", Op: "<=", Value: 0.01},
 		},
 		Note: "`correctly eval --m2 bea-dev.m2 --limit 1000` against an endpoint answering in 1-2 s at 1,200 requests/min advertised in headers; median of 3 rounds; needs ../shared/data/gec/bea-dev.m2"},
+	{Pkg: "cmd/correctly", Bench: "^BenchmarkBatch$", Benchtime: "1x", Timeout: 30 * time.Minute,
+		Goals: []goal{{Name: "BenchmarkBatch", Unit: "answered_lines_sent_again", Op: "<=", Value: 0}},
+		Note:  "10,000 records of the two-step default schema through `generate --batch` against the fake Batch API, batches taking 3 s; medians of 3 rounds of the tool's CPU time and peak RSS (VmHWM) per record, and the request lines sent beyond the answers needed"},
 	{Pkg: "trainer", Bench: ".", Benchtime: "1x", Timeout: 20 * time.Minute,
 		Goals: []goal{
 			{Name: "BenchmarkPush256MiB.*", Unit: "push/scp", Op: ">=", Value: 0.9},

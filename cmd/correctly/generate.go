@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"runtime/debug"
 	"sort"
 	"strings"
 	"sync"
@@ -42,6 +44,10 @@ type generateOptions struct {
 	Source         string
 	DedupThreshold float64
 	NoDedup        bool
+	Batch          bool
+	NoWait         bool
+	BatchPoll      time.Duration
+	BatchLines     int
 }
 
 func newGenerateCommand(a *app) *cobra.Command {
@@ -77,7 +83,8 @@ Examples:
   correctly generate -n 500 --rpm 500 --tpm 200000       # a tier's limits, shared by the run's workers
   OPENAI_BASE_URL=http://127.0.0.1:8000/v1 correctly generate -n 2000   # a local vLLM, at its best concurrency
   correctly generate --resume 20261128-153000-ab12
-  correctly generate --backend rules -n 200`,
+  correctly generate --backend rules -n 200
+  correctly generate -n 50000 --batch --no-wait         # half price; collect with --resume RUN`,
 		Args: wrapArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runGenerate(cmd, a, &o)
@@ -104,6 +111,10 @@ Examples:
 	f.StringVar(&o.Source, "source", "", "rules backend input: a FILE of clean text (one per line), `corpus`, or empty for the bundled texts")
 	f.Float64Var(&o.DedupThreshold, "dedup-threshold", 0, "cosine distance under which a record is a near-duplicate (default: the schema's, else the embedder's calibrated one)")
 	f.BoolVar(&o.NoDedup, "no-dedup", false, "skip the duplicate checks against the corpus (exact and near)")
+	f.BoolVar(&o.Batch, "batch", false, "send the requests through the provider's Batch API: half the price, answers within 24 h")
+	f.BoolVar(&o.NoWait, "no-wait", false, "with --batch: submit the batches and return; collect later with --resume")
+	f.DurationVar(&o.BatchPoll, "batch-poll", 30*time.Second, "with --batch: how often batches are polled")
+	f.IntVar(&o.BatchLines, "batch-max-lines", 50000, "with --batch: most requests in one batch")
 	return cmd
 }
 
@@ -127,6 +138,12 @@ func runGenerate(cmd *cobra.Command, a *app, o *generateOptions) error {
 	}
 	if o.Resume == "" && o.N < 1 {
 		return usagef("-n must be at least 1")
+	}
+	if (o.NoWait || cmd.Flags().Changed("batch-poll") || cmd.Flags().Changed("batch-max-lines")) && !o.Batch && o.Resume == "" {
+		return usagef("--no-wait, --batch-poll and --batch-max-lines go with --batch")
+	}
+	if o.Batch && o.Backend != "llm" {
+		return usagef("--batch needs --backend llm")
 	}
 	st, err := a.store(ctx)
 	if err != nil {
@@ -172,6 +189,7 @@ func runGenerate(cmd *cobra.Command, a *app, o *generateOptions) error {
 	}
 	ctl := generator.NewControl(ccfg)
 	endpoint := ""
+	var batcher *generator.Batcher
 	switch run.Backend {
 	case "rules":
 		rb, err := a.rulesBackend(ctx, run)
@@ -190,7 +208,31 @@ func runGenerate(cmd *cobra.Command, a *app, o *generateOptions) error {
 		if err != nil {
 			return err
 		}
-		backend = &generator.LLMBackend{LLM: llm, Schema: schema, Model: model, ParseRetries: run.Settings.ParseRetries, Examples: ex}
+		lb := &generator.LLMBackend{LLM: llm, Schema: schema, Model: model, ParseRetries: run.Settings.ParseRetries, Examples: ex}
+		if run.Settings.Batch {
+			if os.Getenv("GOGC") == "" {
+				// every slot of a batch waits at once: the live heap is large, and main's sparse
+				// collection would let the process grow to five times it
+				debug.SetGCPercent(100)
+			}
+			batcher = generator.NewBatcher(lc, st, run, schema, price, a.Log)
+			batcher.Poll = o.BatchPoll
+			if run.Settings.BatchLines > 0 {
+				batcher.MaxLines = run.Settings.BatchLines
+			}
+			batcher.Spent = func() float64 {
+				sum, err := st.RunCounts(context.WithoutCancel(ctx), run.ID)
+				if err != nil {
+					return 0
+				}
+				return sum.Cost
+			}
+			lb.Batch = batcher
+			// every slot waits on its batch at once: as many as one batch holds
+			n := max(1, min(run.Target, batcher.MaxLines))
+			ctl = generator.NewControl(generator.ControlConfig{Fixed: n, Max: n})
+		}
+		backend = lb
 	}
 	if o.Resume == "" {
 		if err := st.CreateRun(ctx, run); err != nil {
@@ -199,6 +241,22 @@ func runGenerate(cmd *cobra.Command, a *app, o *generateOptions) error {
 	}
 	fmt.Fprintf(a.ErrOut, "run %s: %s@%s, aiming at %d accepted (seed %d, backend %s)\n", run.ID, run.Prompt, short(run.PromptVersion), run.Target, run.Seed, run.Backend)
 
+	runCtx := ctx
+	if batcher != nil {
+		var cancel context.CancelFunc
+		runCtx, cancel = context.WithCancel(ctx)
+		defer cancel()
+		if err := batcher.Start(runCtx); err != nil {
+			return err
+		}
+		if o.NoWait {
+			batcher.OnSubmit = func(b *corpus.Batch, queued int) {
+				if queued == 0 {
+					cancel() // everything asked is out: leave the batches to the provider
+				}
+			}
+		}
+	}
 	r := generator.NewRunner(st, schema, backend, ctl)
 	r.Log = a.Log
 	r.Price = price
@@ -209,8 +267,19 @@ func runGenerate(cmd *cobra.Command, a *app, o *generateOptions) error {
 		}
 	}
 	stop := a.progress(run, r)
-	stats, runErr := r.Run(ctx, run)
+	stats, runErr := r.Run(runCtx, run)
 	stop()
+	if batcher != nil && errors.Is(runErr, generator.ErrInterrupted) {
+		batcher.Wait()
+		n := batcher.Sent()
+		if o.NoWait && ctx.Err() == nil {
+			stats.Status = "submitted"
+			stats.Message = fmt.Sprintf("%d requests are out in batches; collect the answers with `correctly generate --resume %s` (progress: `correctly runs show %s`)", n, run.ID, run.ID)
+			runErr = nil
+		} else {
+			stats.Message = fmt.Sprintf("interrupted; the provider's batches keep running: collect them with `correctly generate --resume %s`, or cancel them with `correctly runs cancel %s`", run.ID, run.ID)
+		}
+	}
 	if err := printSummary(a, o.JSON, stats, run); err != nil {
 		return err
 	}
@@ -247,11 +316,18 @@ func applyResumeOverrides(cmd *cobra.Command, o *generateOptions, run *corpus.Ru
 	if f.Changed("tpm") {
 		run.Settings.TPM = o.TPM
 	}
+	discount := 1.0
+	if run.Settings.Batch {
+		discount = generator.BatchDiscount // --price-in/--price-out are online prices
+	}
 	if f.Changed("price-in") {
-		run.Settings.PriceIn = o.PriceIn
+		run.Settings.PriceIn = o.PriceIn * discount
 	}
 	if f.Changed("price-out") {
-		run.Settings.PriceOut = o.PriceOut
+		run.Settings.PriceOut = o.PriceOut * discount
+	}
+	if f.Changed("batch-max-lines") {
+		run.Settings.BatchLines = o.BatchLines
 	}
 }
 
@@ -281,6 +357,9 @@ func newRun(cmd *cobra.Command, o *generateOptions, s *prompts.Schema, c *config
 	if o.PriceOut >= 0 {
 		price.Out = o.PriceOut
 	}
+	if o.Batch {
+		price.In, price.Out = price.In*generator.BatchDiscount, price.Out*generator.BatchDiscount
+	}
 	maxAttempts := o.MaxAttempts
 	if maxAttempts <= 0 {
 		maxAttempts = 3 * o.N
@@ -293,6 +372,7 @@ func newRun(cmd *cobra.Command, o *generateOptions, s *prompts.Schema, c *config
 			Concurrency: o.Concurrency, MaxConcurrency: o.MaxConcurrency, RPM: o.RPM, TPM: o.TPM,
 			MaxCost: o.MaxCost, PriceIn: price.In, PriceOut: price.Out, ParseRetries: o.ParseRetries,
 			Source: o.Source, DedupThreshold: o.DedupThreshold, Embedder: c.Embedder,
+			Batch: o.Batch, BatchLines: o.BatchLines,
 		},
 	}
 }
@@ -351,7 +431,9 @@ func dryRun(ctx context.Context, a *app, s *prompts.Schema, run *corpus.Run, pri
 	fmt.Fprintf(a.Out, "# dry run: %s@%s, model %s, seed %d: no request is made\n\n", s.Name, short(s.Version()), run.Model, run.Seed)
 	printRendered(a, slots)
 	fmt.Fprintf(a.Out, "estimate for %d accepted records (about %d slots): %d prompt + %d completion tokens", run.Target, int(float64(run.Target)*1.25), v.PromptTokens, v.CompletionTokens)
-	if v.PriceKnown {
+	if v.PriceKnown && run.Settings.Batch {
+		fmt.Fprintf(a.Out, ", about $%.4f at the Batch API's rate (half the online price)\n", v.Cost)
+	} else if v.PriceKnown {
 		fmt.Fprintf(a.Out, ", about $%.4f\n", v.Cost)
 	} else {
 		fmt.Fprintf(a.Out, "; no built-in price for %q: pass --price-in and --price-out for a cost\n", run.Model)

@@ -165,18 +165,66 @@ func newRunsCommand(a *app) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			batches, err := st.RunBatches(cmd.Context(), run.ID)
+			if err != nil {
+				return err
+			}
 			if showJSON {
-				return a.printJSON(map[string]any{"run": run, "stats": stats})
+				return a.printJSON(map[string]any{"run": run, "stats": stats, "batches": batches})
 			}
 			fmt.Fprintf(a.Out, "prompt %s@%s  backend %s  model %s  seed %d  max attempts %d\n", run.Prompt, short(run.PromptVersion), run.Backend, run.Model, run.Seed, run.MaxAttempts)
 			fmt.Fprintf(a.Out, "created %s  updated %s\n", run.CreatedAt.Local().Format(time.DateTime), run.UpdatedAt.Local().Format(time.DateTime))
 			writeSummary(a.Out, stats, run)
+			if len(batches) > 0 {
+				tw := tabwriter.NewWriter(a.Out, 0, 4, 2, ' ', 0)
+				fmt.Fprintln(tw, "BATCH\tSTATE\tSTATUS\tLINES\tCOMPLETED\tFAILED\tANSWERED\tAGE")
+				for _, b := range batches {
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\t%d\t%s\n", orDash(b.BatchID), b.State, orDash(b.Status), b.Lines, b.Completed, b.Failed, b.Answered, time.Since(b.CreatedAt).Round(time.Second))
+				}
+				return tw.Flush()
+			}
 			return nil
 		},
 	}
 	show.Flags().BoolVar(&showJSON, "json", false, "print JSON")
-	cmd.AddCommand(list, show)
+	cancel := &cobra.Command{
+		Use:     "cancel RUN",
+		Short:   "Cancel the provider batches of a --batch run (answers already read stay stored)",
+		Example: `  correctly runs cancel 20261128-153000-ab12`,
+		Args:    wrapArgs(cobra.ExactArgs(1)),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			st, err := a.store(cmd.Context())
+			if err != nil {
+				return err
+			}
+			run, err := st.GetRun(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			c, err := a.config()
+			if err != nil {
+				return err
+			}
+			n, err := generator.CancelBatches(cmd.Context(), generator.LLMConfig{BaseURL: c.BaseURL, APIKey: c.APIKey}, st, run.ID)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(a.Out, "cancelled %d batches of run %s\n", n, run.ID)
+			if n > 0 {
+				fmt.Fprintf(a.ErrOut, "answers already in them are read, and the rest sent again, by `correctly generate --resume %s`\n", run.ID)
+			}
+			return nil
+		},
+	}
+	cmd.AddCommand(list, show, cancel)
 	return cmd
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
 }
 
 // runStats gives a run's counters from its summary, kept as its records were written: one small read
