@@ -9,6 +9,8 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"math/bits"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -43,6 +45,10 @@ type Embedded struct {
 	closed atomic.Bool
 	unlock func()
 
+	// listCap is the rows at which a list is split: maxList, or smaller in tests that measure
+	// recall at many lists without millions of vectors.
+	listCap int
+
 	// Migrated is the number of vectors converted from an index.gob of an earlier version on open.
 	Migrated int
 }
@@ -50,7 +56,7 @@ type Embedded struct {
 // Tuning of the lists: see TestEmbeddedNearDuplicateRecall for what they give.
 const (
 	maxList = 2048 // rows at which a list is split
-	nprobe  = 4    // lists a query scans
+	nprobe  = 16    // lists a query scans
 	// exactWhere is the number of rows matching a where filter at or below which a query scans
 	// them all instead of the lists: exact, and no list scan that finds nothing to keep.
 	exactWhere = 16384
@@ -60,6 +66,7 @@ const (
 type collection struct {
 	name    string
 	dir     string
+	listCap int
 	writeMu sync.Mutex // one Add at a time
 
 	mu      sync.RWMutex // guards the fields below
@@ -75,7 +82,63 @@ type collection struct {
 	metaN   []int32          // rows per meta index
 	listOf  []int32          // row -> list
 	lists   [][]int32        // list -> rows
+	lsigs   [][]sig          // list -> its rows' signatures, in the order of lists
+	sigOf   []sig            // row -> signature
 	cents   []float32        // list l's centroid at cents[l*dim:(l+1)*dim]
+	planes  []float32        // the signatures' hyperplanes, sigBits of dim
+}
+
+// sig is a row's signature: one bit per random hyperplane, set when the vector lies on its
+// positive side. Two vectors at angle θ differ in a bit with probability θ/π, so the Hamming
+// distance of signatures ranks candidates at a few nanoseconds each, before exact dot products
+// (Charikar's SimHash).
+type sig [sigWords]uint64
+
+const (
+	sigWords = 4
+	sigBits  = 64 * sigWords
+)
+
+func hyperplanes(dim int) []float32 {
+	p := make([]float32, sigBits*dim)
+	r := rand.New(rand.NewPCG(0x5eed, uint64(dim)))
+	for i := range p {
+		p[i] = float32(r.NormFloat64())
+	}
+	return p
+}
+
+func (c *collection) signature(v []float32) sig {
+	var s sig
+	for p := range sigBits {
+		if dot(v, c.planes[p*c.dim:(p+1)*c.dim]) >= 0 {
+			s[p/64] |= 1 << (p % 64)
+		}
+	}
+	return s
+}
+
+func hamming(a, b *sig) int {
+	return bits.OnesCount64(a[0]^b[0]) + bits.OnesCount64(a[1]^b[1]) + bits.OnesCount64(a[2]^b[2]) + bits.OnesCount64(a[3]^b[3])
+}
+
+func (c *collection) listAdd(l, row int32) {
+	c.lists[l] = append(c.lists[l], row)
+	c.lsigs[l] = append(c.lsigs[l], c.sigOf[row])
+	c.listOf[row] = l
+}
+
+func (c *collection) listRemove(l, row int32) {
+	rows := c.lists[l]
+	for i, r := range rows {
+		if r == row {
+			copy(rows[i:], rows[i+1:])
+			copy(c.lsigs[l][i:], c.lsigs[l][i+1:])
+			c.lists[l] = rows[:len(rows)-1]
+			c.lsigs[l] = c.lsigs[l][:len(rows)-1]
+			return
+		}
+	}
 }
 
 // snapshotFile is the whole-index file of earlier versions (chromem-go's export), converted on open.
@@ -96,7 +159,7 @@ func OpenEmbedded(dir string) (*Embedded, error) {
 	if err != nil {
 		return nil, err
 	}
-	e := &Embedded{dir: dir, cols: map[string]*collection{}, unlock: unlock}
+	e := &Embedded{dir: dir, cols: map[string]*collection{}, unlock: unlock, listCap: maxList}
 	if err := e.migrate(); err != nil {
 		e.Close()
 		return nil, err
@@ -139,6 +202,9 @@ func (e *Embedded) getLocked(name string, create bool) (*collection, error) {
 		}
 	}
 	c, err := loadCollection(name, dir)
+	if c != nil {
+		c.listCap = e.listCap
+	}
 	if err != nil {
 		return nil, fmt.Errorf("load collection %q from %s: %w (remove that directory; `correctly vectors reindex` rebuilds it from the records)", name, dir, err)
 	}
@@ -177,11 +243,10 @@ func loadCollection(name, dir string) (*collection, error) {
 		}
 	}
 	if len(c.lists) == 0 {
-		c.lists = [][]int32{nil}
-		c.cents = make([]float32, c.dim)
+		c.growLists(0)
 	}
 	for r, l := range c.listOf {
-		c.lists[l] = append(c.lists[l], int32(r))
+		c.listAdd(l, int32(r))
 	}
 	return c, nil
 }
@@ -192,6 +257,7 @@ func (c *collection) replay(kind byte, p []byte) error {
 	switch kind {
 	case entName:
 		c.dim = int(u(0))
+		c.planes = hyperplanes(c.dim)
 	case entMeta:
 		var m map[string]string
 		if err := json.Unmarshal(p[4:], &m); err != nil {
@@ -206,15 +272,20 @@ func (c *collection) replay(kind byte, p []byte) error {
 			return fmt.Errorf("row entry %d refers to what the log lacks", row)
 		}
 		c.growLists(list)
+		var sg sig
+		for w := range sg {
+			sg[w] = binary.LittleEndian.Uint64(p[12+8*w:])
+		}
 		if row == int32(len(c.ids)) {
-			id := string(p[12:])
+			id := string(p[12+8*sigWords:])
 			c.ids = append(c.ids, id)
 			c.pos[id] = row
 			c.metaOf = append(c.metaOf, meta)
 			c.listOf = append(c.listOf, list)
+			c.sigOf = append(c.sigOf, sg)
 		} else {
 			c.metaN[c.metaOf[row]]--
-			c.metaOf[row], c.listOf[row] = meta, list
+			c.metaOf[row], c.listOf[row], c.sigOf[row] = meta, list, sg
 		}
 		c.metaN[meta]++
 	case entMove:
@@ -240,6 +311,7 @@ func (c *collection) replay(kind byte, p []byte) error {
 func (c *collection) growLists(l int32) {
 	for int32(len(c.lists)) <= l {
 		c.lists = append(c.lists, nil)
+		c.lsigs = append(c.lsigs, nil)
 		c.cents = append(c.cents, make([]float32, c.dim)...)
 	}
 }
@@ -304,6 +376,7 @@ func (c *collection) add(ctx context.Context, items []Item, dim int) (bool, erro
 			return false, err
 		}
 		c.cents = make([]float32, dim*len(c.lists))
+		c.planes = hyperplanes(dim)
 	}
 	if err := c.vecs.ensure(len(c.ids) + len(items)); err != nil {
 		return false, err
@@ -320,6 +393,7 @@ func (c *collection) add(ctx context.Context, items []Item, dim int) (bool, erro
 			c.pos[it.ID] = row
 			c.metaOf = append(c.metaOf, meta)
 			c.listOf = append(c.listOf, -1)
+			c.sigOf = append(c.sigOf, sig{})
 		} else {
 			c.metaN[c.metaOf[row]]--
 			c.metaOf[row] = meta
@@ -329,29 +403,21 @@ func (c *collection) add(ctx context.Context, items []Item, dim int) (bool, erro
 		copy(v, it.Vector)
 		normalize(v)
 		list := c.nearestList(v)
-		if old := c.listOf[row]; old != list {
-			if old >= 0 {
-				c.lists[old] = removeRow(c.lists[old], row)
-			}
-			c.lists[list] = append(c.lists[list], row)
-			c.listOf[row] = list
+		if old := c.listOf[row]; old >= 0 {
+			c.listRemove(old, row)
 		}
-		c.log.entry(entRow, append(u32s(uint32(row), uint32(list), uint32(meta)), it.ID...))
-		if len(c.lists[list]) > maxList {
+		c.sigOf[row] = c.signature(v)
+		c.listAdd(list, row)
+		p := u32s(uint32(row), uint32(list), uint32(meta))
+		for _, w := range c.sigOf[row] {
+			p = binary.LittleEndian.AppendUint64(p, w)
+		}
+		c.log.entry(entRow, append(p, it.ID...))
+		if len(c.lists[list]) > c.listCap {
 			c.split(list)
 		}
 	}
 	return true, c.log.flush()
-}
-
-func removeRow(rows []int32, row int32) []int32 {
-	for i, r := range rows {
-		if r == row {
-			copy(rows[i:], rows[i+1:])
-			return rows[:len(rows)-1]
-		}
-	}
-	return rows
 }
 
 // metaIndex returns the index of metadata m, logging it when it is new.
@@ -433,17 +499,15 @@ func (c *collection) split(l int32) {
 	}
 	nl := int32(len(c.lists))
 	c.growLists(nl)
-	var keep, moved []int32
+	c.lists[l], c.lsigs[l] = nil, nil
 	for i, r := range rows {
 		if side[i] {
-			moved = append(moved, r)
-			c.listOf[r] = nl
+			c.listAdd(nl, r)
 			c.log.entry(entMove, u32s(uint32(r), uint32(nl)))
 		} else {
-			keep = append(keep, r)
+			c.listAdd(l, r)
 		}
 	}
-	c.lists[l], c.lists[nl] = keep, moved
 	copy(c.cents[int(l)*dim:], ca)
 	copy(c.cents[int(nl)*dim:], cb)
 	c.log.entry(entCentroid, floatBytes(u32s(uint32(l)), ca))
@@ -547,19 +611,79 @@ func (c *collection) search(q []float32, k int, keep []bool, matching int) []can
 		}
 		return t.sorted()
 	}
+	// the rerank candidates of the nearest lists with the smallest Hamming distance to q's
+	// signature, then exactly; more lists while fewer than k rows are found
+	qs := c.signature(q)
+	ham := hamTop{k: rerank + 2*k}
 	order := c.nearestLists(q)
 	probed := 0
 	for n := nprobe; probed < len(order); n *= 2 {
 		for ; probed < min(n, len(order)); probed++ {
-			for _, r := range c.lists[order[probed]] {
-				consider(r)
+			l := order[probed]
+			sigs := c.lsigs[l]
+			for j, r := range c.lists[l] {
+				if keep != nil && !keep[c.metaOf[r]] {
+					continue
+				}
+				ham.push(hamming(&qs, &sigs[j]), r)
 			}
 		}
-		if len(t.h) >= min(k, matching) {
+		if len(ham.h) >= min(k, matching) {
 			break
 		}
 	}
+	for _, hc := range ham.h {
+		consider(hc.r)
+	}
 	return t.sorted()
+}
+
+// rerank is how many candidates, besides 2k, a query compares exactly.
+const rerank = 48
+
+// hamTop keeps the k rows of smallest Hamming distance, in a max-heap.
+type hamTop struct {
+	k int
+	h []hamCand
+}
+
+type hamCand struct {
+	d int
+	r int32
+}
+
+func (t *hamTop) push(d int, r int32) {
+	if len(t.h) < t.k {
+		t.h = append(t.h, hamCand{d, r})
+		for j := len(t.h) - 1; j > 0; {
+			p := (j - 1) / 2
+			if t.h[j].d <= t.h[p].d {
+				break
+			}
+			t.h[j], t.h[p] = t.h[p], t.h[j]
+			j = p
+		}
+		return
+	}
+	if d >= t.h[0].d {
+		return
+	}
+	t.h[0] = hamCand{d, r}
+	n := len(t.h)
+	for j := 0; ; {
+		l, rr, m := 2*j+1, 2*j+2, j
+		if l < n && t.h[l].d > t.h[m].d {
+			m = l
+		}
+		if rr < n && t.h[rr].d > t.h[m].d {
+			m = rr
+		}
+		if m == j {
+			break
+		}
+		t.h[j], t.h[m] = t.h[m], t.h[j]
+		j = m
+	}
 }
 
 // nearestLists orders the lists by their centroid's similarity to q, nearest first.

@@ -3,14 +3,46 @@ package vectors
 import (
 	"context"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"strings"
+	"sync"
 	"testing"
+
+	"github.com/correctly/correctly/mistakes"
 )
 
-// plantedCorpus is n distinct learner-style texts (synthText) with near-duplicates planted for
-// queries: the rewordings, renamings and added sentences of testdata/neardup.jsonl (their bases
-// are indexed), and one-word edits or an added sentence of indexed synthetic texts.
+// distinctText makes a learner-style text of four sentences, each the first half of one bundled
+// clean sentence (mistakes.Bundled) and the second half of another: about 286,000 sentences, so
+// that two texts rarely share one and are not near-duplicates.
+func distinctText(seed uint64) string {
+	heads, tails := sentenceHalves()
+	r := rand.New(rand.NewPCG(seed, 0xd15))
+	parts := make([]string, 4)
+	for i := range parts {
+		parts[i] = heads[r.IntN(len(heads))] + " " + tails[r.IntN(len(tails))]
+	}
+	return strings.Join(parts, " ") + fmt.Sprintf(" It was day %d of my diary.", seed%997)
+}
+
+var sentenceHalves = sync.OnceValues(func() (heads, tails []string) {
+	seen := map[string]bool{}
+	for _, t := range mistakes.Bundled() {
+		for _, s := range strings.SplitAfter(t.Text, ". ") {
+			if s = strings.TrimSpace(s); len(s) > 15 && !seen[s] {
+				seen[s] = true
+				w := strings.Fields(s)
+				heads = append(heads, strings.Join(w[:len(w)/2], " "))
+				tails = append(tails, strings.Join(w[len(w)/2:], " "))
+			}
+		}
+	}
+	return heads, tails
+})
+
+// plantedCorpus is n distinct learner-style texts with near-duplicates planted for queries: the
+// rewordings, renamings and added sentences of testdata/neardup.jsonl (their bases are indexed),
+// and one-word edits, an added sentence or two dropped words of indexed distinct texts.
 func plantedCorpus(tb testing.TB, n int) (indexed, queries []string) {
 	tb.Helper()
 	pairs := readJSONL[nearDupPair](tb, "testdata/neardup.jsonl")
@@ -26,15 +58,14 @@ func plantedCorpus(tb testing.TB, n int) (indexed, queries []string) {
 		queries = append(queries, p.TextB)
 	}
 	for i := range n {
-		indexed = append(indexed, synthText(uint64(i)))
+		indexed = append(indexed, distinctText(uint64(i)))
 	}
 	r := rand.New(rand.NewPCG(11, 12))
 	for range 600 {
-		words := strings.Fields(synthText(uint64(r.IntN(n))))
+		words := strings.Fields(distinctText(uint64(r.IntN(n))))
 		switch r.IntN(3) {
 		case 0: // one word changed
-			w := r.IntN(len(words))
-			words[w] = benchObjects[r.IntN(len(benchObjects))]
+			words[r.IntN(len(words))] = strings.Fields(distinctText(r.Uint64()))[0]
 		case 1: // a sentence added
 			words = append(words, strings.Fields(extras[r.IntN(len(extras))])...)
 		default: // two words dropped
@@ -64,6 +95,7 @@ func TestEmbeddedNearDuplicateRecall(t *testing.T) {
 		t.Fatal(err)
 	}
 	e := openTestEmbedded(t)
+	e.listCap = 256 // as many lists as a million vectors make with the default cap, relative to nprobe
 	const coll = "recall"
 	for lo := 0; lo < len(vecs); lo += 4096 {
 		items := make([]Item, 0, 4096)
@@ -73,7 +105,7 @@ func TestEmbeddedNearDuplicateRecall(t *testing.T) {
 		mustAdd(t, e, coll, items...)
 	}
 	c, _ := e.get(coll)
-	if len(c.lists) <= 3*nprobe {
+	if len(c.lists) < 10*nprobe {
 		t.Fatalf("%d vectors make only %d lists: the test would measure an exhaustive scan", len(vecs), len(c.lists))
 	}
 	got := mustQuery(t, e, coll, qv, 2, nil)
@@ -105,5 +137,67 @@ func TestEmbeddedNearDuplicateRecall(t *testing.T) {
 	}
 	if recall < 0.95 {
 		t.Errorf("near-duplicate recall %.4f < 0.95", recall)
+	}
+}
+
+// TestEmbeddedNearPairsRecall measures the join that splits use: of the pairs within the threshold
+// that involve a planted near-duplicate (brute force over every item), how many NearPairs finds.
+func TestEmbeddedNearPairsRecall(t *testing.T) {
+	ctx := context.Background()
+	indexed, queries := plantedCorpus(t, 60_000)
+	all := append(indexed, queries...)
+	vecs, err := NewHash().Embed(ctx, all)
+	if err != nil {
+		t.Fatal(err)
+	}
+	items := make([]Item, len(vecs))
+	for i := range vecs {
+		items[i] = Item{ID: fmt.Sprint("t", i), Vector: vecs[i], Meta: map[string]string{"prompt": "p"}}
+	}
+	e := openTestEmbedded(t)
+	e.listCap = 256
+	const coll = "pairs"
+	// most items indexed beforehand, the rest added by NearPairs itself
+	mustAdd(t, e, coll, items[:50_000]...)
+	pairs, added, err := e.NearPairs(ctx, coll, items, HashThreshold)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if added != len(items)-50_000 {
+		t.Errorf("NearPairs added %d items, want the %d missing", added, len(items)-50_000)
+	}
+	c, _ := e.get(coll)
+	if len(c.lists) < 10*joinProbe {
+		t.Fatalf("only %d lists: the test would measure an exhaustive join", len(c.lists))
+	}
+	got := map[[2]int]bool{}
+	for _, p := range pairs {
+		if p.A >= p.B {
+			t.Fatalf("pair %+v: want A < B", p)
+		}
+		if d := 1 - dot(vecs[p.A], vecs[p.B]); math.Abs(float64(d-p.Distance)) > 1e-4 || float64(p.Distance) > HashThreshold {
+			t.Fatalf("pair %+v: distance %v, want within %v", p, d, HashThreshold)
+		}
+		got[[2]int{p.A, p.B}] = true
+	}
+	truth, found := 0, 0
+	for q := len(indexed); q < len(all); q++ {
+		for i := range all {
+			if i == q || i > q && i >= len(indexed) { // pairs of two queries counted once
+				continue
+			}
+			if float64(1-dot(vecs[q], vecs[i])) <= HashThreshold {
+				truth++
+				if got[[2]int{min(i, q), max(i, q)}] {
+					found++
+				}
+			}
+		}
+	}
+	recall := float64(found) / float64(truth)
+	t.Logf("%d items in %d lists, each list joined with its %d nearest: %d pairs in all; of the %d pairs with a planted near-duplicate, %d found (recall %.4f)",
+		len(items), len(c.lists), joinProbe, len(pairs), truth, found, recall)
+	if recall < 0.95 {
+		t.Errorf("near-pair recall %.4f < 0.95", recall)
 	}
 }
