@@ -56,7 +56,7 @@ type Embedded struct {
 // Tuning of the lists: see TestEmbeddedNearDuplicateRecall for what they give.
 const (
 	maxList = 2048 // rows at which a list is split
-	nprobe  = 16    // lists a query scans
+	nprobe  = 16   // lists a query scans
 	// exactWhere is the number of rows matching a where filter at or below which a query scans
 	// them all instead of the lists: exact, and no list scan that finds nothing to keep.
 	exactWhere = 16384
