@@ -704,6 +704,24 @@ func (c *collection) nearestLists(q []float32) []int32 {
 	return out
 }
 
+// Has implements Index.
+func (e *Embedded) Has(_ context.Context, collection string, ids []string) ([]bool, error) {
+	if e.closed.Load() {
+		return nil, ErrClosed
+	}
+	out := make([]bool, len(ids))
+	c, err := e.get(collection)
+	if err != nil || c == nil {
+		return out, err
+	}
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	for i, id := range ids {
+		_, out[i] = c.pos[id]
+	}
+	return out, nil
+}
+
 // Count implements Index.
 func (e *Embedded) Count(_ context.Context, collection string) (int, error) {
 	if e.closed.Load() {

@@ -107,6 +107,19 @@ func TestIndexContract(t *testing.T) {
 				t.Errorf("hit close meta = %v, want prompt p run r2", got[1].Meta)
 			}
 		}},
+		{"has tells which IDs the collection holds", func(t *testing.T, idx Index, col string) {
+			ctx := context.Background()
+			got, err := idx.Has(ctx, col, []string{"a", "b"})
+			if err != nil || fmt.Sprint(got) != "[false false]" {
+				t.Fatalf("Has on a missing collection = %v, %v; want [false false]", got, err)
+			}
+			mustAdd(t, idx, col, Item{ID: "a", Vector: unit(dim, 0, 1, 0), Meta: meta("p", "r")},
+				Item{ID: "c", Vector: unit(dim, 1, 0, 0), Meta: meta("p", "r")})
+			got, err = idx.Has(ctx, col, []string{"a", "b", "c", "a"})
+			if err != nil || fmt.Sprint(got) != "[true false true true]" {
+				t.Errorf("Has(a b c a) = %v, %v; want [true false true true]", got, err)
+			}
+		}},
 		{"k limits hits and a larger k returns all", func(t *testing.T, idx Index, col string) {
 			for i := range 4 {
 				mustAdd(t, idx, col, Item{ID: fmt.Sprint("id", i), Vector: unit(dim, i, i+1, 0.1), Meta: meta("p", "r")})
