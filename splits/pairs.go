@@ -26,8 +26,10 @@ type pairJoiner interface {
 // IDs. The collection may hold more records than items; those it lacks are added to it (upsert, with
 // their Meta), so an index that fell behind the store still gives every pair; added says how many
 // were. Pairs come sorted by (A, B) with A < B, as indexes into items. The embedded index joins its
-// lists (near-linear in the records); other indexes are asked one k-NN query per record. Both are
-// approximate: a pair whose vectors sit in distant parts of the index may be missed.
+// lists (near-linear in the records) over the vectors it holds, so there an item's Vector is needed
+// only when the collection lacks the item (Index.Has tells); other indexes are asked one k-NN query
+// per record and need every Vector. Both are approximate: a pair whose vectors sit in distant
+// parts of the index may be missed.
 func NearPairs(ctx context.Context, idx vectors.Index, collection string, items []vectors.Item, threshold float64) (pairs []Pair, added int, err error) {
 	if j, ok := idx.(pairJoiner); ok {
 		ps, added, err := j.NearPairs(ctx, collection, items, threshold)

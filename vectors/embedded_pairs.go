@@ -21,7 +21,7 @@ const joinProbe = 16
 
 // NearPairs returns every pair of items whose vectors are at most threshold apart (cosine
 // distance), sorted by (A, B), and how many items it added to the collection first (upserts of
-// those it lacked). Rather than a top-k query per item, each item's row is compared with the rows
+// those it lacked: only their Vector is read; the others are compared by the vectors held). Rather than a top-k query per item, each item's row is compared with the rows
 // of items in its joinProbe nearest lists, first by the Hamming distance of their signatures (a
 // loose bound: three standard deviations past what threshold gives), then exactly. A pair is found
 // from either side, so it is missed only when neither row's nearest lists hold the other:
