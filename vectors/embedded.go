@@ -20,6 +20,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"syscall"
+	"unsafe"
 )
 
 // Embedded is the default Index: an inverted-file (IVF) index kept in a directory, one
@@ -75,7 +76,8 @@ type collection struct {
 	vecs    *vecFile // nil until the first vector
 	log     logWriter
 	ids     []string
-	pos     map[string]int32
+	pos     map[string]int32 // ID -> row, built by rowOf on first use: a query needs none
+	posOnce sync.Once
 	metaOf  []int32 // row -> meta index
 	metas   []map[string]string
 	metaIdx map[string]int32 // canonical JSON -> meta index
@@ -86,6 +88,35 @@ type collection struct {
 	sigOf   []sig            // row -> signature
 	cents   []float32        // list l's centroid at cents[l*dim:(l+1)*dim]
 	planes  []float32        // the signatures' hyperplanes, sigBits of dim
+	arena   idArena          // the bytes of the IDs loaded from the log
+}
+
+// rowOf returns the map from ID to row, building it on first use. Callers hold mu (read or write);
+// only holders of the write lock change it.
+func (c *collection) rowOf() map[string]int32 {
+	c.posOnce.Do(func() {
+		c.pos = make(map[string]int32, len(c.ids))
+		for r, id := range c.ids {
+			c.pos[id] = int32(r)
+		}
+	})
+	return c.pos
+}
+
+// idArena holds loaded IDs in large blocks: a million IDs are a few allocations for the collector
+// to track, not a million.
+type idArena struct{ block []byte }
+
+func (a *idArena) string(b []byte) string {
+	if len(b) == 0 {
+		return ""
+	}
+	if len(a.block)+len(b) > cap(a.block) {
+		a.block = make([]byte, 0, max(1<<20, len(b)))
+	}
+	off := len(a.block)
+	a.block = append(a.block, b...)
+	return unsafe.String(&a.block[off], len(b))
 }
 
 // sig is a row's signature: one bit per random hyperplane, set when the vector lies on its
@@ -213,7 +244,7 @@ func (e *Embedded) getLocked(name string, create bool) (*collection, error) {
 }
 
 func loadCollection(name, dir string) (*collection, error) {
-	c := &collection{name: name, dir: dir, pos: map[string]int32{}, metaIdx: map[string]int32{}}
+	c := &collection{name: name, dir: dir, metaIdx: map[string]int32{}}
 	logPath := filepath.Join(dir, "log")
 	good, err := readLog(logPath, c.replay)
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
@@ -277,9 +308,8 @@ func (c *collection) replay(kind byte, p []byte) error {
 			sg[w] = binary.LittleEndian.Uint64(p[12+8*w:])
 		}
 		if row == int32(len(c.ids)) {
-			id := string(p[12+8*sigWords:])
+			id := c.arena.string(p[12+8*sigWords:])
 			c.ids = append(c.ids, id)
-			c.pos[id] = row
 			c.metaOf = append(c.metaOf, meta)
 			c.listOf = append(c.listOf, list)
 			c.sigOf = append(c.sigOf, sg)
@@ -386,7 +416,7 @@ func (c *collection) add(ctx context.Context, items []Item, dim int) (bool, erro
 			return false, err
 		}
 		meta := c.metaIndex(it.Meta)
-		row, ok := c.pos[it.ID]
+		row, ok := c.rowOf()[it.ID]
 		if !ok {
 			row = int32(len(c.ids))
 			c.ids = append(c.ids, it.ID)
@@ -717,7 +747,7 @@ func (e *Embedded) Has(_ context.Context, collection string, ids []string) ([]bo
 	c.mu.RLock()
 	defer c.mu.RUnlock()
 	for i, id := range ids {
-		_, out[i] = c.pos[id]
+		_, out[i] = c.rowOf()[id]
 	}
 	return out, nil
 }

@@ -19,7 +19,7 @@ import (
 //     chunks, so that opening reads nothing and the kernel pages vectors in as queries touch them;
 //   - log: append-only entries (the collection's name and dimension, distinct metadata, rows with
 //     their ID, metadata and list, list centroids, moves of rows between lists), each with its
-//     length and a CRC, replayed on open. A torn last entry (a crash mid-write) is cut off.
+//     length and a CRC-32C, replayed on open. A torn last entry (a crash mid-write) is cut off.
 //
 // Nothing is ever rewritten whole: an add writes its vectors into the mapping and appends its
 // entries to the log.
@@ -31,6 +31,9 @@ const (
 	entMove     = 'A' // row u32, list u32
 	entCentroid = 'C' // list u32, dim float32
 )
+
+// castagnoli is the entries' CRC polynomial: one instruction per 8 bytes on amd64 and arm64.
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
 // chunkBytes is the size of one mapping of the vectors file.
 const chunkBytes = 32 << 20
@@ -102,7 +105,7 @@ func (w *logWriter) entry(kind byte, payload []byte) {
 	w.buf = append(w.buf, kind)
 	w.buf = binary.LittleEndian.AppendUint32(w.buf, uint32(len(payload)))
 	w.buf = append(w.buf, payload...)
-	w.buf = binary.LittleEndian.AppendUint32(w.buf, crc32.ChecksumIEEE(payload))
+	w.buf = binary.LittleEndian.AppendUint32(w.buf, crc32.Checksum(payload, castagnoli))
 }
 
 func (w *logWriter) flush() error {
@@ -159,7 +162,7 @@ func readLog(path string, fn func(kind byte, p []byte) error) (int64, error) {
 		if _, err := io.ReadFull(r, p); err != nil {
 			return off, nil
 		}
-		if crc32.ChecksumIEEE(p[:n]) != binary.LittleEndian.Uint32(p[n:]) {
+		if crc32.Checksum(p[:n], castagnoli) != binary.LittleEndian.Uint32(p[n:]) {
 			return off, nil
 		}
 		if err := fn(head[0], p[:n]); err != nil {

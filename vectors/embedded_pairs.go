@@ -44,7 +44,7 @@ func (e *Embedded) NearPairs(ctx context.Context, collection string, items []Ite
 	} else {
 		c.mu.RLock()
 		for _, it := range items {
-			if _, ok := c.pos[it.ID]; !ok {
+			if _, ok := c.rowOf()[it.ID]; !ok {
 				missing = append(missing, it)
 			}
 		}
@@ -63,13 +63,14 @@ func (e *Embedded) NearPairs(ctx context.Context, collection string, items []Ite
 	if c.dropped {
 		return nil, 0, ErrClosed
 	}
+	pos := c.rowOf()
 	item := make([]int32, len(c.ids)) // row -> index into items, -1 for rows not among them
 	for i := range item {
 		item[i] = -1
 	}
 	rows := make([]int32, len(items))
 	for i, it := range items {
-		rows[i] = c.pos[it.ID]
+		rows[i] = pos[it.ID]
 		item[rows[i]] = int32(i)
 	}
 	// Hamming bound: each hyperplane separates two vectors at angle θ with probability θ/π
