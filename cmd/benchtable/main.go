@@ -176,6 +176,13 @@ var jobs = []job{
 			{Name: "BenchmarkCorpusAtScale/report/records=1000000", Unit: "MB_RSS", Op: "<=", Value: 500},
 		},
 		Note: "the CLI binary against embedded corpora of 20k, 200k and 1M records made by `generate --backend rules --source FILE --no-dedup` (built once into the user cache, about 10 minutes for the million); median wall time of 3 runs (fastest and slowest beside it) and peak RSS (VmHWM)"},
+	{Pkg: "cmd/correctly", Bench: "^BenchmarkSplitAtScale$", Benchtime: "1x", Timeout: 90 * time.Minute,
+		Goals: []goal{
+			{Name: "BenchmarkSplitAtScale/(cold|warm)/records=1000000", Unit: "ms", Op: "<=", Value: 120000},
+			{Name: "BenchmarkSplitAtScale/dedup-query/records=1000000", Unit: "ms", Op: "<=", Value: 1000},
+			{Name: "BenchmarkSplitAtScale/brute-force-check/.*", Unit: "cross_pairs", Op: "<=", Value: 0},
+		},
+		Note: "split create on copies of the BenchmarkCorpusAtScale corpora, median of 3 (fastest and slowest beside it): cold = the vector index removed first (a corpus made with --no-dedup: every record embedded and indexed), warm = the index holding them; dedup query in a fresh process against the filled index; cross_pairs: near-duplicate pairs in two parts among those of 400 random records, found by brute force over the whole corpus"},
 	{Pkg: "trainer", Bench: ".", Benchtime: "1x", Timeout: 20 * time.Minute,
 		Goals: []goal{
 			{Name: "BenchmarkPush256MiB.*", Unit: "push/scp", Op: ">=", Value: 0.9},
