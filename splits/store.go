@@ -68,7 +68,17 @@ func Create(ctx context.Context, src Source, req Request) (*Created, error) {
 	var recs []*corpus.Record
 	q := corpus.RecordQuery{Status: corpus.StatusAccepted, Prompt: req.Prompt, RunIDs: req.Runs}
 	err := src.Store.EachRecord(ctx, q, func(r *corpus.Record) error {
-		recs = append(recs, &corpus.Record{ID: r.ID, RunID: r.RunID, Prompt: r.Prompt, Dims: r.Dims, Fields: r.Fields})
+		// only the compared fields are kept: a million whole records would not fit in memory
+		var fields map[string]any
+		if req.GroupBy != GroupNone {
+			fields = make(map[string]any, len(src.fields()))
+			for _, f := range src.fields() {
+				if v, ok := r.Fields[f]; ok {
+					fields[f] = v
+				}
+			}
+		}
+		recs = append(recs, &corpus.Record{ID: r.ID, RunID: r.RunID, Prompt: r.Prompt, Dims: r.Dims, Fields: fields})
 		return nil
 	})
 	if err != nil {
@@ -184,9 +194,21 @@ func (s Source) pairs(ctx context.Context, recs []*corpus.Record) ([]Pair, int, 
 			if err != nil {
 				return nil, added, fmt.Errorf("embed %s: %w", f, err)
 			}
-			for q, v := range vecs {
-				items[embed[q]].Vector = v
+			if !joins {
+				for q, v := range vecs {
+					items[embed[q]].Vector = v
+				}
+				continue
 			}
+			// the index joins the vectors it holds: give it those it lacks now, and keep none here
+			add := make([]vectors.Item, len(vecs))
+			for q, v := range vecs {
+				add[q] = vectors.Item{ID: items[embed[q]].ID, Vector: v, Meta: items[embed[q]].Meta}
+			}
+			if err := s.Index.Add(ctx, coll, add); err != nil {
+				return nil, added, fmt.Errorf("field %s: index the records it lacks: %w", f, err)
+			}
+			added += len(add)
 		}
 		ps, n, err := NearPairs(ctx, s.Index, coll, items, s.Threshold)
 		added += n

@@ -49,6 +49,9 @@ type Embedded struct {
 	// listCap is the rows at which a list is split: maxList, or smaller in tests that measure
 	// recall at many lists without millions of vectors.
 	listCap int
+	// joinProbe and joinRerank tune NearPairs: the constants of those names, or other numbers in
+	// tests that measure what they give.
+	joinProbe, joinRerank int
 
 	// Migrated is the number of vectors converted from an index.gob of an earlier version on open.
 	Migrated int
@@ -411,10 +414,11 @@ func (c *collection) add(ctx context.Context, items []Item, dim int) (bool, erro
 	if err := c.vecs.ensure(len(c.ids) + len(items)); err != nil {
 		return false, err
 	}
-	for _, it := range items {
-		if err := ctx.Err(); err != nil {
-			return false, err
-		}
+	// rows and metadata first (cheap), then what costs dot products, a signature and the nearest
+	// centroid per vector, on every core, then the lists in order
+	rows := make([]int32, len(items))
+	metas := make([]int32, len(items))
+	for i, it := range items {
 		meta := c.metaIndex(it.Meta)
 		row, ok := c.rowOf()[it.ID]
 		if !ok {
@@ -429,22 +433,53 @@ func (c *collection) add(ctx context.Context, items []Item, dim int) (bool, erro
 			c.metaOf[row] = meta
 		}
 		c.metaN[meta]++
-		v := c.vecs.row(row)
-		copy(v, it.Vector)
-		normalize(v)
-		list := c.nearestList(v)
+		rows[i], metas[i] = row, meta
+	}
+	near := make([]int32, len(items))
+	score := make([]float32, len(items))
+	sigs := make([]sig, len(items))
+	const chunk = 64
+	parallel((len(items)+chunk-1)/chunk, func(ch int) {
+		for i := ch * chunk; i < min((ch+1)*chunk, len(items)); i++ {
+			v := c.vecs.row(rows[i])
+			copy(v, items[i].Vector)
+			normalize(v)
+			sigs[i] = c.signature(v)
+			near[i], score[i] = c.nearestList(v)
+		}
+	})
+	if err := ctx.Err(); err != nil {
+		return false, err
+	}
+	for i, it := range items {
+		row, list := rows[i], near[i]
 		if old := c.listOf[row]; old >= 0 {
 			c.listRemove(old, row)
 		}
-		c.sigOf[row] = c.signature(v)
+		c.sigOf[row] = sigs[i]
 		c.listAdd(list, row)
-		p := u32s(uint32(row), uint32(list), uint32(meta))
-		for _, w := range c.sigOf[row] {
+		p := u32s(uint32(row), uint32(list), uint32(metas[i]))
+		for _, w := range sigs[i] {
 			p = binary.LittleEndian.AppendUint64(p, w)
 		}
 		c.log.entry(entRow, append(p, it.ID...))
 		if len(c.lists[list]) > c.listCap {
-			c.split(list)
+			nl := c.split(list)
+			// only the split list's centroid moved and one was added: the vectors still to place
+			// keep their nearest unless one of those two is nearer, except those that chose list,
+			// which look again
+			for j := i + 1; j < len(items); j++ {
+				v := c.vecs.row(rows[j])
+				if near[j] == list {
+					near[j], score[j] = c.nearestList(v)
+					continue
+				}
+				for _, l := range [2]int32{list, nl} {
+					if sc := dot(v, c.cents[int(l)*c.dim:(int(l)+1)*c.dim]); sc > score[j] {
+						near[j], score[j] = l, sc
+					}
+				}
+			}
 		}
 	}
 	return true, c.log.flush()
@@ -467,10 +502,10 @@ func (c *collection) metaIndex(m map[string]string) int32 {
 	return i
 }
 
-// nearestList is the list whose centroid is nearest to unit vector v.
-func (c *collection) nearestList(v []float32) int32 {
+// nearestList is the list whose centroid is nearest to unit vector v, and v's dot product with it.
+func (c *collection) nearestList(v []float32) (int32, float32) {
 	if len(c.lists) == 1 {
-		return 0
+		return 0, float32(math.Inf(-1))
 	}
 	best, bestS := int32(0), float32(math.Inf(-1))
 	for l := range c.lists {
@@ -478,12 +513,12 @@ func (c *collection) nearestList(v []float32) int32 {
 			best, bestS = int32(l), s
 		}
 	}
-	return best
+	return best, bestS
 }
 
-// split divides list l in two by spherical 2-means over its rows: l keeps one half, a new list
-// takes the other.
-func (c *collection) split(l int32) {
+// split divides list l in two by spherical 2-means over its rows: l keeps one half, the new list
+// it returns takes the other.
+func (c *collection) split(l int32) int32 {
 	rows := c.lists[l]
 	dim := c.dim
 	// seeds: the row farthest from the first one, then the row farthest from that
@@ -542,6 +577,7 @@ func (c *collection) split(l int32) {
 	copy(c.cents[int(nl)*dim:], cb)
 	c.log.entry(entCentroid, floatBytes(u32s(uint32(l)), ca))
 	c.log.entry(entCentroid, floatBytes(u32s(uint32(nl)), cb))
+	return nl
 }
 
 // Query implements Index.
@@ -645,9 +681,12 @@ func (c *collection) search(q []float32, k int, keep []bool, matching int) []can
 	// signature, then exactly; more lists while fewer than k rows are found
 	qs := c.signature(q)
 	ham := hamTop{k: rerank + 2*k}
-	order := c.nearestLists(q)
+	order := c.nearestLists(q, nprobe)
 	probed := 0
-	for n := nprobe; probed < len(order); n *= 2 {
+	for n := nprobe; probed < len(c.lists); n *= 2 {
+		if len(order) < min(n, len(c.lists)) { // rare: a filter that keeps few rows
+			order = c.nearestLists(q, len(c.lists))
+		}
 		for ; probed < min(n, len(order)); probed++ {
 			l := order[probed]
 			sigs := c.lsigs[l]
@@ -716,22 +755,27 @@ func (t *hamTop) push(d int, r int32) {
 	}
 }
 
-// nearestLists orders the lists by their centroid's similarity to q, nearest first.
-func (c *collection) nearestLists(q []float32) []int32 {
-	type ls struct {
-		s float32
-		l int32
-	}
-	all := make([]ls, len(c.lists))
+// nearestLists returns the n lists (all, when there are fewer) whose centroids are most similar
+// to q, nearest first. It keeps the best n as it goes rather than sorting every list.
+func (c *collection) nearestLists(q []float32, n int) []int32 {
+	n = min(n, len(c.lists))
+	best := make([]int32, 0, n)
+	score := make([]float32, 0, n)
 	for l := range c.lists {
-		all[l] = ls{dot(q, c.cents[l*c.dim:(l+1)*c.dim]), int32(l)}
+		sc := dot(q, c.cents[l*c.dim:(l+1)*c.dim])
+		if len(best) == n && sc <= score[n-1] {
+			continue
+		}
+		if len(best) < n {
+			best, score = append(best, 0), append(score, 0)
+		}
+		i := len(best) - 1
+		for ; i > 0 && score[i-1] < sc; i-- {
+			best[i], score[i] = best[i-1], score[i-1]
+		}
+		best[i], score[i] = int32(l), sc
 	}
-	sort.Slice(all, func(i, j int) bool { return all[i].s > all[j].s })
-	out := make([]int32, len(all))
-	for i, x := range all {
-		out[i] = x.l
-	}
-	return out
+	return best
 }
 
 // Has implements Index.

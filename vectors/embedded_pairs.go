@@ -16,15 +16,23 @@ type Pair struct {
 	Distance float32
 }
 
-// joinProbe is how many of its nearest lists each item's row is compared with.
-const joinProbe = 16
+// joinProbe is how many of its nearest lists each item's row is compared with, and joinRerank how
+// many of their rows, those of smallest Hamming distance, it compares exactly.
+const (
+	joinProbe  = 16
+	joinRerank = 48
+)
 
 // NearPairs returns every pair of items whose vectors are at most threshold apart (cosine
 // distance), sorted by (A, B), and how many items it added to the collection first (upserts of
-// those it lacked: only their Vector is read; the others are compared by the vectors held). Rather than a top-k query per item, each item's row is compared with the rows
-// of items in its joinProbe nearest lists, first by the Hamming distance of their signatures (a
-// loose bound: three standard deviations past what threshold gives), then exactly. A pair is found
-// from either side, so it is missed only when neither row's nearest lists hold the other:
+// those it lacked: only their Vector is read; the others are compared by the vectors held). Rather
+// than a top-k query per item, each item's row is compared with the rows of items in its joinProbe
+// nearest lists, first by the Hamming distance of their signatures (a loose bound: three standard
+// deviations past what threshold gives), then the joinRerank nearest by that exactly. Items run in
+// the order of their lists, so that the signatures they read are mostly in the cache. A pair is
+// found from either side, so it is missed only when neither row's nearest lists hold the other, or
+// a row has more than joinRerank rows nearer (a dense cluster, whose records are joined through one
+// another all the same):
 // TestEmbeddedNearPairsRecall measures how often against brute force. A collection of up to
 // joinProbe lists is compared whole (exact).
 func (e *Embedded) NearPairs(ctx context.Context, collection string, items []Item, threshold float64) ([]Pair, int, error) {
@@ -77,31 +85,55 @@ func (e *Embedded) NearPairs(ctx context.Context, collection string, items []Ite
 	theta := math.Acos(max(-1, min(1, 1-threshold)))
 	p := theta / math.Pi
 	bound := int(math.Ceil(sigBits*p + 3*math.Sqrt(sigBits*p*(1-p))))
+	probeN, rerankN := e.joinProbe, e.joinRerank
+	if probeN == 0 {
+		probeN = joinProbe
+	}
+	if rerankN == 0 {
+		rerankN = joinRerank
+	}
+	// items in the order of their lists, so that neighbouring items, which probe mostly the same
+	// lists, run one after another and find those lists' signatures in the cache
+	order := make([]int32, 0, len(items))
+	for _, rs := range c.lists {
+		for _, r := range rs {
+			if item[r] >= 0 {
+				order = append(order, item[r])
+			}
+		}
+	}
 	const chunk = 1024
-	found := make([][]Pair, (len(items)+chunk-1)/chunk)
+	found := make([][]Pair, (len(order)+chunk-1)/chunk)
 	parallel(len(found), func(ch int) {
 		var out []Pair
 		probe := []int32{0}
-		for i := ch * chunk; i < min((ch+1)*chunk, len(items)) && ctx.Err() == nil; i++ {
+		ham := hamTop{k: rerankN}
+		for _, i32 := range order[ch*chunk : min((ch+1)*chunk, len(order))] {
+			if ctx.Err() != nil {
+				return
+			}
+			i := int(i32)
 			a := rows[i]
 			va, sa := c.vecs.row(a), &c.sigOf[a]
 			if len(c.lists) > 1 {
-				probe = c.nearestLists(va)
-				probe = probe[:min(joinProbe, len(probe))]
+				probe = c.nearestLists(va, probeN)
 			}
+			ham.h = ham.h[:0]
 			for _, l := range probe {
 				sigs := c.lsigs[l]
 				for j, b := range c.lists[l] {
-					y := item[b]
-					if y < 0 || b == a || hamming(sa, &sigs[j]) > bound {
-						continue
+					if h := hamming(sa, &sigs[j]); h <= bound && b != a && item[b] >= 0 {
+						ham.push(h, b)
 					}
-					d := 1 - dot(va, c.vecs.row(b))
-					if float64(d) > threshold {
-						continue
-					}
-					out = append(out, Pair{A: min(i, int(y)), B: max(i, int(y)), Distance: max(d, 0)})
 				}
+			}
+			for _, hc := range ham.h {
+				d := 1 - dot(va, c.vecs.row(hc.r))
+				if float64(d) > threshold {
+					continue
+				}
+				y := int(item[hc.r])
+				out = append(out, Pair{A: min(i, y), B: max(i, y), Distance: max(d, 0)})
 			}
 		}
 		found[ch] = out
