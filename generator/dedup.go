@@ -103,9 +103,11 @@ func (d *Dedup) where() map[string]string {
 	return nil
 }
 
-// Prepare makes sure the index holds every accepted record of the scope, rebuilding it from the
-// store when it holds fewer than the accepted records whose field it can index. It reads counts
-// only: a start costs the same at any corpus size.
+// Prepare makes sure the index holds every accepted record of the scope. It reads counts only, so a
+// start costs the same at any corpus size; only when the index holds fewer vectors than the
+// accepted records whose field it can index does it read the records, and then it embeds and adds
+// just those the index lacks (a record without the field is counted, never embedded), so each
+// record is embedded once.
 func (d *Dedup) Prepare(ctx context.Context) error {
 	q := corpus.RecordQuery{Status: corpus.StatusAccepted}
 	n, err := d.Store.CountRecords(ctx, q)
@@ -123,8 +125,8 @@ func (d *Dedup) Prepare(ctx context.Context) error {
 			return err
 		}
 		if int64(have)+skipped < n {
-			d.Log.Info().Str("field", f).Int("indexed", have).Int64("accepted", n).Int64("without the field", skipped).Msg("rebuilding the vector index from the records")
-			if _, err := d.reindexField(ctx, f, q); err != nil {
+			d.Log.Info().Str("field", f).Int("indexed", have).Int64("accepted", n).Int64("without the field", skipped).Msg("adding the records the vector index lacks")
+			if _, err := d.reindexField(ctx, f, q, true); err != nil {
 				return err
 			}
 		}
@@ -140,7 +142,7 @@ func (d *Dedup) Reindex(ctx context.Context) (int, error) {
 		if err := d.Index.Drop(ctx, vectors.CollectionName(f, d.Embedder.ID())); err != nil {
 			return total, err
 		}
-		n, err := d.reindexField(ctx, f, corpus.RecordQuery{Status: corpus.StatusAccepted})
+		n, err := d.reindexField(ctx, f, corpus.RecordQuery{Status: corpus.StatusAccepted}, false)
 		total += n
 		if err != nil {
 			return total, err
@@ -149,13 +151,29 @@ func (d *Dedup) Reindex(ctx context.Context) (int, error) {
 	return total, nil
 }
 
-func (d *Dedup) reindexField(ctx context.Context, field string, q corpus.RecordQuery) (int, error) {
+// reindexField embeds and indexes field of the records q selects, returning how many it added;
+// with onlyMissing, those the index already holds are left as they are (not embedded again).
+func (d *Dedup) reindexField(ctx context.Context, field string, q corpus.RecordQuery, onlyMissing bool) (int, error) {
 	coll := vectors.CollectionName(field, d.Embedder.ID())
 	const batch = 512
 	var ids, texts []string
 	var metas []map[string]string
 	n := 0
 	flush := func() error {
+		if onlyMissing && len(ids) > 0 {
+			has, err := d.Index.Has(ctx, coll, ids)
+			if err != nil {
+				return fmt.Errorf("look up indexed records: %w", err)
+			}
+			k := 0
+			for i := range ids {
+				if !has[i] {
+					ids[k], texts[k], metas[k] = ids[i], texts[i], metas[i]
+					k++
+				}
+			}
+			ids, texts, metas = ids[:k], texts[:k], metas[:k]
+		}
 		if len(texts) == 0 {
 			return nil
 		}

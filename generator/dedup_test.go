@@ -26,24 +26,49 @@ func (g *rig) dedup(tb testing.TB) *Dedup {
 
 func TestDedupCatchesRepeatsOfEarlierRuns(t *testing.T) {
 	g := newRig(t)
-	d := g.dedup(t)
+	ctx := context.Background()
+	dir := t.TempDir()
+	// each run is its own process: the index is opened from disk, as `correctly generate` does
+	open := func() (*Dedup, *countingEmbedder) {
+		idx, err := vectors.OpenEmbedded(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { idx.Close() })
+		emb := &countingEmbedder{Embedder: vectors.NewHash()}
+		d := NewDedup(g.store, idx, emb, g.schema, 0)
+		if err := d.Prepare(ctx); err != nil {
+			t.Fatal(err)
+		}
+		return d, emb
+	}
+	d, _ := open()
 	first := g.newRun(t, 20)
 	r := g.runner(t, 4)
 	r.Dedup = d
-	if _, err := r.Run(context.Background(), first); err != nil {
+	if _, err := r.Run(ctx, first); err != nil {
 		t.Fatal(err)
+	}
+	if err := d.Index.Close(); err != nil {
+		t.Fatal(err)
+	}
+	d, emb := open()
+	if emb.texts != 0 {
+		t.Fatalf("the reopened index lacked vectors of the first run: Prepare re-embedded %d texts", emb.texts)
 	}
 	// the LLM now keeps retelling earlier stories with a name changed
 	g.server.NearDuplicates = 0.5
 	second := g.newRun(t, 20)
-	stats, err := r.Run(context.Background(), second)
+	r = g.runner(t, 4)
+	r.Dedup = d
+	stats, err := r.Run(ctx, second)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if stats.Accepted != 20 || stats.Duplicate == 0 {
 		t.Fatalf("second run: %d accepted, %d duplicates; want 20 accepted and some duplicates", stats.Accepted, stats.Duplicate)
 	}
-	dups, err := g.store.Records(context.Background(), corpus.RecordQuery{RunIDs: []string{second.ID}, Status: corpus.StatusDuplicate})
+	dups, err := g.store.Records(ctx, corpus.RecordQuery{RunIDs: []string{second.ID}, Status: corpus.StatusDuplicate})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -232,12 +257,18 @@ func TestPrepareDoesNotReembedRecordsThatLackTheField(t *testing.T) {
 		t.Fatal(err)
 	}
 	d, emb, closeIndex = open()
-	if err := d.Prepare(ctx); err != nil { // the index does not know about it yet: it is rebuilt once
+	// and one accepted record that reached the store but not the index (a crash between the two)
+	lost := &corpus.Record{ID: "lost-00000", RunID: "lost", Slot: 0, Prompt: g.schema.Name, Status: corpus.StatusAccepted,
+		Fields: map[string]any{"before": "A text the index never saw.", "after": "A text the index never saw."}}
+	if err := g.store.AddRecords(ctx, []*corpus.Record{lost}); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Prepare(ctx); err != nil { // the index lacks both: the one with the field is embedded
 		t.Fatal(err)
 	}
 	closeIndex()
-	if emb.texts != 10 {
-		t.Errorf("the first Prepare embedded %d texts, want the 10 with the field", emb.texts)
+	if emb.texts != 1 {
+		t.Errorf("the first Prepare embedded %d texts, want 1: the record the index lacks, not the 10 it holds", emb.texts)
 	}
 	d, emb, closeIndex = open()
 	defer closeIndex()

@@ -15,14 +15,39 @@ const queryBatch = 256
 // within the threshold is asked again for four times as many, so no pair is missed.
 const firstK = 16
 
+// pairJoiner is an index that finds the near pairs among items itself, without a query per item:
+// the embedded one (vectors.Embedded.NearPairs).
+type pairJoiner interface {
+	NearPairs(ctx context.Context, collection string, items []vectors.Item, threshold float64) ([]vectors.Pair, int, error)
+}
+
 // NearPairs returns every pair of the given records whose vectors are at most threshold apart (cosine
-// distance), found by querying idx's collection, where the dedup index keeps the records' vectors
-// under their IDs. Hits outside items are ignored, so the collection may hold more records. A record
-// that does not find itself in the collection is added to it (upsert, with its Meta) and asked again,
-// so an index that fell behind the store still gives every pair; added says how many were. Pairs come
-// sorted by (A, B) with A < B, as indexes into items. An exact index (the embedded one) finds every
-// pair; an approximate one (Chroma's HNSW) may miss some.
+// distance), found in idx's collection, where the dedup index keeps the records' vectors under their
+// IDs. The collection may hold more records than items; those it lacks are added to it (upsert, with
+// their Meta), so an index that fell behind the store still gives every pair; added says how many
+// were. Pairs come sorted by (A, B) with A < B, as indexes into items. The embedded index joins its
+// lists (near-linear in the records) over the vectors it holds, so there an item's Vector is needed
+// only when the collection lacks the item (Index.Has tells); other indexes are asked one k-NN query
+// per record and need every Vector. Both are approximate: a pair whose vectors sit in distant
+// parts of the index may be missed.
 func NearPairs(ctx context.Context, idx vectors.Index, collection string, items []vectors.Item, threshold float64) (pairs []Pair, added int, err error) {
+	if j, ok := idx.(pairJoiner); ok {
+		ps, added, err := j.NearPairs(ctx, collection, items, threshold)
+		if err != nil {
+			return nil, added, fmt.Errorf("near pairs in %s: %w", collection, err)
+		}
+		out := make([]Pair, len(ps))
+		for i, p := range ps {
+			out[i] = Pair{A: p.A, B: p.B, Distance: p.Distance}
+		}
+		return out, added, nil
+	}
+	return queryPairs(ctx, idx, collection, items, threshold)
+}
+
+// queryPairs is NearPairs by one k-NN query per record: a record whose k-th neighbour is still
+// within the threshold is asked again for four times as many.
+func queryPairs(ctx context.Context, idx vectors.Index, collection string, items []vectors.Item, threshold float64) (pairs []Pair, added int, err error) {
 	pos := make(map[string]int, len(items))
 	for i, it := range items {
 		pos[it.ID] = i

@@ -68,7 +68,17 @@ func Create(ctx context.Context, src Source, req Request) (*Created, error) {
 	var recs []*corpus.Record
 	q := corpus.RecordQuery{Status: corpus.StatusAccepted, Prompt: req.Prompt, RunIDs: req.Runs}
 	err := src.Store.EachRecord(ctx, q, func(r *corpus.Record) error {
-		recs = append(recs, &corpus.Record{ID: r.ID, RunID: r.RunID, Prompt: r.Prompt, Dims: r.Dims, Fields: r.Fields})
+		// only the compared fields are kept: a million whole records would not fit in memory
+		var fields map[string]any
+		if req.GroupBy != GroupNone {
+			fields = make(map[string]any, len(src.fields()))
+			for _, f := range src.fields() {
+				if v, ok := r.Fields[f]; ok {
+					fields[f] = v
+				}
+			}
+		}
+		recs = append(recs, &corpus.Record{ID: r.ID, RunID: r.RunID, Prompt: r.Prompt, Dims: r.Dims, Fields: fields})
 		return nil
 	})
 	if err != nil {
@@ -150,20 +160,57 @@ func (s Source) pairs(ctx context.Context, recs []*corpus.Record) ([]Pair, int, 
 		if len(texts) == 0 {
 			continue
 		}
-		items := make([]vectors.Item, 0, len(texts))
+		coll := vectors.CollectionName(f, s.Embedder.ID())
+		_, joins := s.Index.(pairJoiner)
+		items := make([]vectors.Item, len(texts))
 		const batch = 4096
 		for lo := 0; lo < len(texts); lo += batch {
 			hi := min(lo+batch, len(texts))
-			vecs, err := s.Embedder.Embed(ctx, texts[lo:hi])
+			var embed []int // items to embed: all, or for an index that joins its own vectors, those it lacks
+			ids := make([]string, 0, hi-lo)
+			for q := lo; q < hi; q++ {
+				r := recs[at[q]]
+				items[q] = vectors.Item{ID: r.ID, Meta: map[string]string{"prompt": r.Prompt, "run": r.RunID}}
+				ids = append(ids, r.ID)
+			}
+			has := make([]bool, len(ids))
+			if joins {
+				var err error
+				if has, err = s.Index.Has(ctx, coll, ids); err != nil {
+					return nil, added, fmt.Errorf("field %s: %w", f, err)
+				}
+			}
+			var want []string
+			for q := range ids {
+				if !has[q] {
+					embed = append(embed, lo+q)
+					want = append(want, texts[lo+q])
+				}
+			}
+			if len(want) == 0 {
+				continue
+			}
+			vecs, err := s.Embedder.Embed(ctx, want)
 			if err != nil {
 				return nil, added, fmt.Errorf("embed %s: %w", f, err)
 			}
-			for q, v := range vecs {
-				r := recs[at[lo+q]]
-				items = append(items, vectors.Item{ID: r.ID, Vector: v, Meta: map[string]string{"prompt": r.Prompt, "run": r.RunID}})
+			if !joins {
+				for q, v := range vecs {
+					items[embed[q]].Vector = v
+				}
+				continue
 			}
+			// the index joins the vectors it holds: give it those it lacks now, and keep none here
+			add := make([]vectors.Item, len(vecs))
+			for q, v := range vecs {
+				add[q] = vectors.Item{ID: items[embed[q]].ID, Vector: v, Meta: items[embed[q]].Meta}
+			}
+			if err := s.Index.Add(ctx, coll, add); err != nil {
+				return nil, added, fmt.Errorf("field %s: index the records it lacks: %w", f, err)
+			}
+			added += len(add)
 		}
-		ps, n, err := NearPairs(ctx, s.Index, vectors.CollectionName(f, s.Embedder.ID()), items, s.Threshold)
+		ps, n, err := NearPairs(ctx, s.Index, coll, items, s.Threshold)
 		added += n
 		if err != nil {
 			return nil, added, fmt.Errorf("field %s: %w", f, err)

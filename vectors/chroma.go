@@ -336,6 +336,46 @@ func metaStrings(m v2.DocumentMetadata) map[string]string {
 	return out
 }
 
+// Has implements Index, asking for the IDs in chunks of MaxBatch.
+func (c *Chroma) Has(ctx context.Context, collection string, ids []string) ([]bool, error) {
+	if c.closed.Load() {
+		return nil, ErrClosed
+	}
+	out := make([]bool, len(ids))
+	pos := make(map[string][]int, len(ids))
+	var uniq []v2.DocumentID // Chroma refuses a repeated ID
+	for i, id := range ids {
+		if pos[id] == nil {
+			uniq = append(uniq, v2.DocumentID(id))
+		}
+		pos[id] = append(pos[id], i)
+	}
+	for start := 0; start < len(uniq); start += c.maxBatch {
+		chunk := uniq[start:min(start+c.maxBatch, len(uniq))]
+		var found v2.DocumentIDs
+		err := c.retryStale(ctx, collection, false, func(col v2.Collection) error {
+			res, err := col.Get(ctx, v2.WithIDs(chunk...), v2.WithInclude(v2.IncludeMetadatas))
+			if err != nil {
+				return err
+			}
+			found = res.GetIDs()
+			return nil
+		})
+		if errors.Is(err, errMissing) {
+			return out, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("look up %d IDs in Chroma collection %q at %s: %w", len(chunk), collection, c.url, err)
+		}
+		for _, id := range found {
+			for _, i := range pos[string(id)] {
+				out[i] = true
+			}
+		}
+	}
+	return out, nil
+}
+
 // Count implements Index.
 func (c *Chroma) Count(ctx context.Context, collection string) (int, error) {
 	if c.closed.Load() {

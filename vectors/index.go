@@ -34,6 +34,9 @@ type Index interface {
 	// not nil, keeps only items whose metadata has every key with exactly that
 	// value. A missing or empty collection gives empty hit lists, not an error.
 	Query(ctx context.Context, collection string, vecs [][]float32, k int, where map[string]string) ([][]Hit, error)
+	// Has reports, for each ID, whether collection holds an item with it: all false when the
+	// collection doesn't exist. It lets a caller embed only what the index lacks.
+	Has(ctx context.Context, collection string, ids []string) ([]bool, error)
 	// Count returns the number of items in collection, 0 when it doesn't exist.
 	Count(ctx context.Context, collection string) (int, error)
 	// Drop deletes collection and its items; no error when it doesn't exist.

@@ -6,9 +6,13 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/philippgille/chromem-go"
 )
 
 // indexImpls lists every Index implementation; the contract tests run against each.
@@ -101,6 +105,19 @@ func TestIndexContract(t *testing.T) {
 			}
 			if got[1].Meta["run"] != "r2" || got[1].Meta["prompt"] != "p" {
 				t.Errorf("hit close meta = %v, want prompt p run r2", got[1].Meta)
+			}
+		}},
+		{"has tells which IDs the collection holds", func(t *testing.T, idx Index, col string) {
+			ctx := context.Background()
+			got, err := idx.Has(ctx, col, []string{"a", "b"})
+			if err != nil || fmt.Sprint(got) != "[false false]" {
+				t.Fatalf("Has on a missing collection = %v, %v; want [false false]", got, err)
+			}
+			mustAdd(t, idx, col, Item{ID: "a", Vector: unit(dim, 0, 1, 0), Meta: meta("p", "r")},
+				Item{ID: "c", Vector: unit(dim, 1, 0, 0), Meta: meta("p", "r")})
+			got, err = idx.Has(ctx, col, []string{"a", "b", "c", "a"})
+			if err != nil || fmt.Sprint(got) != "[true false true true]" {
+				t.Errorf("Has(a b c a) = %v, %v; want [true false true true]", got, err)
 			}
 		}},
 		{"k limits hits and a larger k returns all", func(t *testing.T, idx Index, col string) {
@@ -335,16 +352,24 @@ func TestEmbeddedReopenKeepsVectorsAndMetadata(t *testing.T) {
 	}
 }
 
-func TestEmbeddedScanMatchesChromem(t *testing.T) {
-	// The brute-force scan must give the same neighbours as chromem-go's own query.
+func TestEmbeddedSmallCollectionIsExact(t *testing.T) {
+	// Below nprobe lists the embedded index scans every row: the same neighbours as chromem-go's
+	// own exhaustive query.
 	e := openTestEmbedded(t)
 	r := rand.New(rand.NewPCG(7, 8))
 	items := make([]Item, 3000)
+	db := chromem.NewDB()
+	store, err := db.CreateCollection("scan", nil, func(context.Context, string) ([]float32, error) { return nil, errors.New("no") })
+	if err != nil {
+		t.Fatal(err)
+	}
 	for i := range items {
 		items[i] = Item{ID: fmt.Sprint("s", i), Vector: randVec(r, 64), Meta: map[string]string{"prompt": fmt.Sprint(i % 4)}}
+		if err := store.AddDocument(context.Background(), chromem.Document{ID: items[i].ID, Embedding: items[i].Vector, Metadata: items[i].Meta}); err != nil {
+			t.Fatal(err)
+		}
 	}
 	mustAdd(t, e, "scan", items...)
-	store := e.get("scan").store
 	for q := range 20 {
 		v := randVec(r, 64)
 		where := map[string]string{"prompt": fmt.Sprint(q % 4)}
@@ -359,6 +384,66 @@ func TestEmbeddedScanMatchesChromem(t *testing.T) {
 			}
 		}
 	}
+}
+
+func TestEmbeddedConvertsAnIndexGobOfEarlierVersions(t *testing.T) {
+	dir := t.TempDir()
+	// an index directory as earlier versions wrote it: chromem-go's export of the whole DB
+	db := chromem.NewDB()
+	noEmbed := func(context.Context, string) ([]float32, error) { return nil, errors.New("no") }
+	r := rand.New(rand.NewPCG(9, 10))
+	want := map[string][]float32{}
+	for _, name := range []string{"correctly_before_hash-512", "correctly_after_hash-512"} {
+		c, err := db.CreateCollection(name, nil, noEmbed)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range 300 {
+			v := randVec(r, 32)
+			id := fmt.Sprintf("%s-%d", name, i)
+			want[id] = v
+			if err := c.AddDocument(context.Background(), chromem.Document{ID: id, Embedding: v, Metadata: map[string]string{"prompt": "p", "run": fmt.Sprint(i % 3)}}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if err := db.ExportToFile(filepath.Join(dir, "index.gob"), false, ""); err != nil {
+		t.Fatal(err)
+	}
+	e, err := OpenEmbedded(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e.Migrated != 600 {
+		t.Errorf("Migrated = %d, want the 600 vectors of index.gob", e.Migrated)
+	}
+	check := func(e *Embedded) {
+		t.Helper()
+		for _, name := range []string{"correctly_before_hash-512", "correctly_after_hash-512"} {
+			if n := mustCount(t, e, name); n != 300 {
+				t.Errorf("Count(%s) = %d, want 300", name, n)
+			}
+			id := name + "-17"
+			got := mustQuery(t, e, name, [][]float32{want[id]}, 1, map[string]string{"run": "2"})[0]
+			if len(got) != 1 || got[0].ID != id || !near(got[0].Distance, 0) || got[0].Meta["prompt"] != "p" {
+				t.Errorf("nearest to %s's own vector = %+v, want itself at 0 with its metadata", id, got)
+			}
+		}
+	}
+	check(e)
+	e.Close()
+	if _, err := os.Stat(filepath.Join(dir, "index.gob")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("index.gob still in place after the conversion (%v): the next open would convert it again", err)
+	}
+	again, err := OpenEmbedded(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer again.Close()
+	if again.Migrated != 0 {
+		t.Errorf("second open converted %d vectors again", again.Migrated)
+	}
+	check(again)
 }
 
 func TestOpenChromaUnreachableSaysWhatToDo(t *testing.T) {

@@ -27,9 +27,6 @@ var chromaServer struct {
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	for _, f := range benchCleanups {
-		f()
-	}
 	if chromaServer.started {
 		out, err := exec.Command("../scripts/chroma.sh", "stop", chromaServer.dir).CombinedOutput()
 		if err != nil {
@@ -83,11 +80,6 @@ func chromaURL(tb testing.TB) string {
 	}
 	return chromaServer.url
 }
-
-var (
-	osMkdirTemp = func() (string, error) { return os.MkdirTemp("", "correctly-bench-") }
-	osRemoveAll = os.RemoveAll
-)
 
 func freePort() (int, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")

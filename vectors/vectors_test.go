@@ -87,12 +87,34 @@ func TestCollectionNameIsAValidChromaName(t *testing.T) {
 	}
 }
 
+// TestDefaultThreshold checks what dedup does with the default embedder and its default threshold
+// on the labelled pairs of testdata/neardup.jsonl: every kind of planted near-duplicate (rewordings,
+// changed names and numbers, an added sentence) is caught at least 90% of the time, and distinct
+// texts of the same theme and speaker, or sharing their opening or closing lines, are kept apart
+// (at most 1% called duplicates).
 func TestDefaultThreshold(t *testing.T) {
-	if got := DefaultThreshold("hash-512"); got != HashThreshold {
-		t.Errorf("DefaultThreshold(hash-512) = %v, want %v", got, HashThreshold)
+	pairs := readJSONL[nearDupPair](t, "testdata/neardup.jsonl")
+	var emb Embedder = NewHash()
+	th := DefaultThreshold(emb.ID())
+	c := calibrate(t, emb, pairs, th)
+	for kind, n := range c.perKind {
+		dup := false
+		for _, p := range pairs {
+			if p.Kind == kind {
+				dup = p.Dup
+				break
+			}
+		}
+		caught := float64(n[0]) / float64(n[1])
+		if dup && caught < 0.9 {
+			t.Errorf("%s near-duplicates: %d of %d caught at the default threshold %.2f, want at least 90%%", kind, n[0], n[1], th)
+		}
+		if !dup && caught > 0.01 {
+			t.Errorf("distinct %s pairs: %d of %d called duplicates at the default threshold %.2f, want at most 1%%", kind, n[0], n[1], th)
+		}
 	}
-	if got := DefaultThreshold("openai:text-embedding-3-small"); got != OpenAIThreshold {
-		t.Errorf("DefaultThreshold(openai:...) = %v, want %v", got, OpenAIThreshold)
+	if len(c.perKind) < 4 {
+		t.Fatalf("only %d kinds of pairs in the labelled set", len(c.perKind))
 	}
 }
 

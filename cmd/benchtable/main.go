@@ -131,14 +131,6 @@ var jobs = []job{
 		Goals: []goal{{Name: "BenchmarkHashEmbed", Unit: "texts/s", Op: ">=", Value: 20000}},
 		Note:  "hash embedder, per core (-cpu 1)"},
 	{Pkg: "vectors", Bench: "^BenchmarkDot512$", CPU: "1"},
-	{Pkg: "vectors", Bench: "^BenchmarkDedupCheckAndIndex$", Timeout: 15 * time.Minute,
-		Goals: []goal{
-			{Name: "BenchmarkDedupCheckAndIndex/embedded/.*", Unit: "records/s", Op: ">=", Value: 300},
-			// the generator admits records in group-committed batches (generator/dedup.go), so the
-			// goal applies to the batched rows; batch=1 shows what one record alone costs
-			{Name: "BenchmarkDedupCheckAndIndex/chroma/batch=(32|128)", Unit: "records/s", Op: ">=", Value: 500},
-		},
-		Note: "dedup check + index with 20,000 records indexed; the Chroma server is started by the package's TestMain (scripts/chroma.sh); generation admits records in batches, so the Chroma goal applies to the batched rows"},
 	{Pkg: "vectors", Test: "^TestHashThresholdCalibration$",
 		Logs: []logFigure{
 			{Name: "near-duplicate recall", Re: regexp.MustCompile(`^default: threshold [0-9.]+: recall ([0-9.]+)`), Unit: "recall"},
@@ -149,6 +141,12 @@ var jobs = []job{
 			{Name: "near-duplicate false positives", Unit: "fp_rate", Op: "<=", Value: 0.01},
 		},
 		Note: "hash-512 at its default threshold on vectors/testdata/neardup.jsonl"},
+	{Pkg: "generator", Bench: "^BenchmarkDedupAdmission$", Benchtime: "1x", Timeout: 60 * time.Minute,
+		Goals: []goal{
+			{Name: "BenchmarkDedupAdmission/indexed=1000000", Unit: "records/s", Op: ">=", Value: 500},
+			{Name: "BenchmarkDedupAdmission/.*", Unit: "duplicates", Op: "<=", Value: 0},
+		},
+		Note: "the generator's admission path (Dedup.Admit, 16 in flight) on distinct texts with 20k, 200k and 1M records indexed in the embedded index, median of 3 rounds of 3,000 (spread beside it), ratio to the 20k figure; -admit-max caps the size, -admit-index chroma uses the server at CHROMA_URL"},
 	{Pkg: "generator", Bench: "^BenchmarkPacing$", Benchtime: "1x", Timeout: 90 * time.Minute,
 		Goals: []goal{
 			{Name: "BenchmarkPacing/given/.*", Unit: "limit_share", Op: ">=", Value: 0.95},
@@ -187,6 +185,13 @@ var jobs = []job{
 	{Pkg: "cmd/correctly", Bench: "^BenchmarkBatch$", Benchtime: "1x", Timeout: 30 * time.Minute,
 		Goals: []goal{{Name: "BenchmarkBatch", Unit: "answered_lines_sent_again", Op: "<=", Value: 0}},
 		Note:  "10,000 records of the two-step default schema through `generate --batch` against the fake Batch API, batches taking 3 s; medians of 3 rounds of the tool's CPU time and peak RSS (VmHWM) per record, and the request lines sent beyond the answers needed"},
+	{Pkg: "cmd/correctly", Bench: "^BenchmarkSplitAtScale$", Benchtime: "1x", Timeout: 90 * time.Minute,
+		Goals: []goal{
+			{Name: "BenchmarkSplitAtScale/(cold|warm)/records=1000000", Unit: "ms", Op: "<=", Value: 120000},
+			{Name: "BenchmarkSplitAtScale/dedup-query/records=1000000", Unit: "ms", Op: "<=", Value: 1000},
+			{Name: "BenchmarkSplitAtScale/brute-force-check/.*", Unit: "cross_pairs", Op: "<=", Value: 0},
+		},
+		Note: "split create on copies of the BenchmarkCorpusAtScale corpora, median of 3 (fastest and slowest beside it): cold = the vector index removed first (a corpus made with --no-dedup: every record embedded and indexed), warm = the index holding them; dedup query in a fresh process against the filled index; cross_pairs: near-duplicate pairs in two parts among those of 400 random records, found by brute force over the whole corpus"},
 	{Pkg: "trainer", Bench: ".", Benchtime: "1x", Timeout: 20 * time.Minute,
 		Goals: []goal{
 			{Name: "BenchmarkPush256MiB.*", Unit: "push/scp", Op: ">=", Value: 0.9},

@@ -14,6 +14,7 @@ import (
 	"github.com/correctly/correctly/corpus"
 	"github.com/correctly/correctly/generator"
 	"github.com/correctly/correctly/prompts"
+	"github.com/correctly/correctly/vectors"
 )
 
 func init() {
@@ -63,8 +64,24 @@ index, and store the built-in prompt schemas (correction_script). Safe to run ag
 					return err
 				}
 			}
+			// the embedded vector index of an earlier version (one index.gob) is converted when opened
+			var vectorsConverted *vectorConversion
+			if c.ChromaURL == "" {
+				idx, err := a.index(cmd.Context())
+				if err != nil {
+					return err
+				}
+				if e, ok := idx.(*vectors.Embedded); ok {
+					kept := filepath.Join(c.DataDir, "vectors", "index.gob.migrated")
+					if e.Migrated > 0 {
+						vectorsConverted = &vectorConversion{Vectors: e.Migrated, KeptAs: kept, Now: true}
+					} else if _, err := os.Stat(kept); err == nil {
+						vectorsConverted = &vectorConversion{Vectors: -1, KeptAs: kept}
+					}
+				}
+			}
 			if asJSON {
-				return a.printJSON(map[string]any{"store": where, "embedded": st.Embedded, "prompts": added, "migration": migration})
+				return a.printJSON(map[string]any{"store": where, "embedded": st.Embedded, "prompts": added, "migration": migration, "vector_migration": vectorsConverted})
 			}
 			fmt.Fprintf(a.Out, "store: %s\n", where)
 			if migration != nil {
@@ -74,6 +91,11 @@ index, and store the built-in prompt schemas (correction_script). Safe to run ag
 				}
 				fmt.Fprintf(a.Out, "%s the embedded store of an earlier version: %s (the old files are kept in %s)\n",
 					when, migrationCounts(migration.Documents), migration.KeptAs)
+			}
+			if v := vectorsConverted; v != nil && v.Now {
+				fmt.Fprintf(a.Out, "converted the embedded vector index of an earlier version: %d vectors (the old file is kept as %s)\n", v.Vectors, v.KeptAs)
+			} else if v != nil {
+				fmt.Fprintf(a.Out, "the embedded vector index was converted from an earlier version (the old file is kept as %s)\n", v.KeptAs)
 			}
 			for _, p := range added {
 				state := "present"
@@ -88,6 +110,14 @@ index, and store the built-in prompt schemas (correction_script). Safe to run ag
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	return cmd
+}
+
+// vectorConversion is what opening the embedded vector index converted from an earlier version's
+// index.gob: now, or (Vectors -1, unknown) on an earlier open.
+type vectorConversion struct {
+	Vectors int    `json:"vectors"`
+	KeptAs  string `json:"kept_as"`
+	Now     bool   `json:"now"`
 }
 
 // migrationCounts lists the documents moved per collection, records first.

@@ -161,10 +161,10 @@ func runSplitCreate(ctx context.Context, a *app, name string, o splitCreateOptio
 		}
 	}
 	if o.GroupBy != splits.GroupNone {
-		// the pair search is an exact scan, quadratic in the records: say so when it will take a while
-		if n, err := st.CountRecords(ctx, corpus.RecordQuery{Status: corpus.StatusAccepted, Prompt: o.Prompt, RunIDs: o.Runs}); err == nil && n >= 20000 {
+		// say what takes a while on a large corpus
+		if n, err := st.CountRecords(ctx, corpus.RecordQuery{Status: corpus.StatusAccepted, Prompt: o.Prompt, RunIDs: o.Runs}); err == nil && n >= 100000 {
 			a.Log.Info().Str("split", name).Int64("records", n).Float64("threshold", src.Threshold).
-				Msgf("finding near-duplicate pairs: about %.0f s", 4.5*float64(n*n)/1e8)
+				Msg("finding near-duplicate pairs")
 		}
 	}
 	c, err := splits.Create(ctx, src, splits.Request{Name: name, Prompt: o.Prompt, Runs: o.Runs, Options: splits.Options{
