@@ -52,12 +52,7 @@ func BenchmarkCorpusAtScale(b *testing.B) {
 						walls, rss = append(walls, w), append(rss, r)
 					}
 				}
-				sort.Float64s(walls)
-				sort.Float64s(rss)
-				b.ReportMetric(walls[len(walls)/2]*1000, "ms")
-				b.ReportMetric(walls[0]*1000, "fastest_ms")
-				b.ReportMetric(walls[len(walls)-1]*1000, "slowest_ms")
-				b.ReportMetric(rss[len(rss)/2], "MB_RSS")
+				reportRounds(b, walls, rss)
 			})
 		}
 	}
@@ -200,6 +195,17 @@ func runScaleCLI(tb testing.TB, bin string, env []string, args ...string) []byte
 		tb.Fatalf("correctly %s: %v\n%s", strings.Join(args, " "), err, stderr.String())
 	}
 	return out
+}
+
+// reportRounds reports the median wall time of a command's rounds (seconds, reported in ms) with the
+// fastest and slowest beside it, and the median peak RSS (MB).
+func reportRounds(b *testing.B, walls, rss []float64) {
+	sort.Float64s(walls)
+	sort.Float64s(rss)
+	b.ReportMetric(walls[len(walls)/2]*1000, "ms")
+	b.ReportMetric(walls[0]*1000, "fastest_ms")
+	b.ReportMetric(walls[len(walls)-1]*1000, "slowest_ms")
+	b.ReportMetric(rss[len(rss)/2], "MB_RSS")
 }
 
 // runMeasured runs the binary once and returns its wall time in seconds and peak RSS in MB. The peak

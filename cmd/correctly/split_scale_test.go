@@ -9,7 +9,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
-	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -80,12 +79,7 @@ func BenchmarkSplitAtScale(b *testing.B) {
 					b.Logf("%s round %d: %.1f s, %.0f MB", cond, round, w, r)
 					walls, rss = append(walls, w), append(rss, r)
 				}
-				sort.Float64s(walls)
-				sort.Float64s(rss)
-				b.ReportMetric(walls[1]*1000, "ms")
-				b.ReportMetric(walls[0]*1000, "fastest_ms")
-				b.ReportMetric(walls[2]*1000, "slowest_ms")
-				b.ReportMetric(rss[1], "MB_RSS")
+				reportRounds(b, walls, rss)
 			})
 		}
 		// a fresh process opens the index the splits filled and asks it once: start-up included
@@ -95,12 +89,7 @@ func BenchmarkSplitAtScale(b *testing.B) {
 				w, r := runMeasured(b, bin, work.env(), "dedup", "query", "Yesterday I go to the library with my friend and we study English for three hours.", "-k", "3")
 				walls, rss = append(walls, w), append(rss, r)
 			}
-			sort.Float64s(walls)
-			sort.Float64s(rss)
-			b.ReportMetric(walls[1]*1000, "ms")
-			b.ReportMetric(walls[0]*1000, "fastest_ms")
-			b.ReportMetric(walls[2]*1000, "slowest_ms")
-			b.ReportMetric(rss[1], "MB_RSS")
+			reportRounds(b, walls, rss)
 		})
 		b.Run(fmt.Sprintf("brute-force-check/records=%d", size), func(b *testing.B) {
 			sample, cross := checkSplitByBruteForce(b, filepath.Join(work.dir, "data"), last, 400)
